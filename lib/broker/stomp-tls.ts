@@ -1,0 +1,357 @@
+import { Client, type IFrame, type IMessage, type StompSubscription } from '@stomp/stompjs';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { SocketAdapter, type TlsMaterial } from './tls-socket.js';
+import {
+  NotConnectedError,
+  parseDestination,
+  stompDestination,
+  type Destination,
+  type InboundMessage,
+  type SendOptions,
+  type StateListener,
+  type SubscribeOptions,
+  type Subscription,
+  type Transport,
+  type TransportState,
+} from './transport.js';
+import { silentLog, type Log } from '../log/log.js';
+
+/** Options for {@link StompTransport}. */
+export interface StompTransportOptions {
+  /** `stomp+ssl://host:port` (TLS, verified) or `stomp://host:port` (plain, for debugging). */
+  url: string;
+  login?: string;
+  passcode?: string;
+  /** STOMP `host` header (virtual host). Defaults to the URL's host. */
+  vhost?: string;
+  tls?: TlsMaterial;
+  /** Heart-beat intervals in ms (0 disables one side). Default 10 s both ways. */
+  heartbeat?: { outgoing: number; incoming: number };
+  reconnect?: BackoffOptions;
+  /** Give up on one connection attempt after this long (ms). Default 15 s. */
+  connectTimeoutMs?: number;
+  /** How long a confirmed send waits for its RECEIPT (ms). Default 30 s. */
+  receiptTimeoutMs?: number;
+  log?: Log;
+}
+
+/** A parsed broker URL. */
+export interface BrokerAddress {
+  secure: boolean;
+  host: string;
+  port: number;
+}
+
+/** Parses `stomp+ssl://host:port`; names the problem when it cannot. */
+export function parseStompUrl(url: string): BrokerAddress {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`broker URL "${url}" is not a URL (expected stomp+ssl://host:port)`);
+  }
+  const scheme = parsed.protocol.replace(/:$/, '');
+  const secure = scheme === 'stomp+ssl' || scheme === 'stomp+tls';
+  if (!secure && scheme !== 'stomp') {
+    throw new Error(`broker URL scheme "${scheme}" is not supported by the STOMP transport (use stomp+ssl:// or stomp://)`);
+  }
+  const port = Number(parsed.port || (secure ? 65001 : 61613));
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!host) throw new Error(`broker URL "${url}" has no host`);
+  return { secure, host, port };
+}
+
+interface SubscriptionRecord {
+  id: string;
+  destination: Destination;
+  options: SubscribeOptions;
+  onMessage: (message: InboundMessage) => void;
+  active?: StompSubscription;
+  closed: boolean;
+  /** Set while a confirmed subscription waits for its first RECEIPT. */
+  confirm?: { resolve: () => void; reject: (error: Error) => void };
+}
+
+interface PendingReceipt {
+  generation: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * STOMP 1.2 over TLS, on @stomp/stompjs with a TLS socket of ours.
+ *
+ * Reconnects forever with capped, jittered exponential backoff and renews
+ * every subscription after each reconnect. Each connection has a generation
+ * number so that acknowledgements for messages of a connection that is gone
+ * are dropped (the broker redelivers those) rather than sent on the new one,
+ * where ActiveMQ would reject them.
+ *
+ * @example
+ * const t = new StompTransport({ url: 'stomp+ssl://broker:65001', login, passcode, tls: { ca } });
+ * await t.connect();
+ * t.subscribe({ kind: 'queue', name: 'actions.201.ops' }, { prefetch: 25 }, (m) => m.ack());
+ */
+export class StompTransport implements Transport {
+  private readonly client: Client;
+  private readonly address: BrokerAddress;
+  private readonly log: Log;
+  private readonly subscriptions = new Map<string, SubscriptionRecord>();
+  private readonly receipts = new Map<string, PendingReceipt>();
+  private readonly listeners = new Set<StateListener>();
+  private generation = 0;
+  private attempt = 0;
+  private nextId = 0;
+  private currentState: TransportState = 'disconnected';
+  private lastSocket: SocketAdapter | undefined;
+  private lastError: Error | undefined;
+  private waitAbort = new AbortController();
+  private firstConnect: { resolve: () => void; promise: Promise<void> } | undefined;
+
+  constructor(private readonly options: StompTransportOptions) {
+    this.address = parseStompUrl(options.url);
+    this.log = options.log ?? silentLog;
+    if (!this.address.secure) this.log.warn('broker connection is NOT encrypted (stomp://); use stomp+ssl:// outside development', { url: options.url });
+    if (options.tls?.insecure) this.log.warn('INSECURE: broker certificate verification is OFF; anyone on the path can read the credentials', { url: options.url });
+    const heartbeat = options.heartbeat ?? { outgoing: 10_000, incoming: 10_000 };
+    this.client = new Client({
+      webSocketFactory: () => this.openSocket(),
+      connectHeaders: {
+        ...(options.login !== undefined ? { login: options.login } : {}),
+        ...(options.passcode !== undefined ? { passcode: options.passcode } : {}),
+        host: options.vhost ?? this.address.host,
+      },
+      heartbeatOutgoing: heartbeat.outgoing,
+      heartbeatIncoming: heartbeat.incoming,
+      // stompjs waits 1 ms; the real, jittered wait happens in beforeConnect.
+      reconnectDelay: 1,
+      connectionTimeout: options.connectTimeoutMs ?? 15_000,
+      beforeConnect: () => this.waitBeforeAttempt(),
+      onConnect: () => this.connected(),
+      onStompError: (frame) => this.stompError(frame),
+      onWebSocketClose: () => this.socketClosed(),
+      onWebSocketError: () => {},
+      debug: () => {},
+    });
+  }
+
+  get state(): TransportState {
+    return this.currentState;
+  }
+
+  onState(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  connect(signal?: AbortSignal): Promise<void> {
+    if (this.currentState === 'connected') return Promise.resolve();
+    if (!this.firstConnect) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.firstConnect = { resolve, promise };
+    }
+    if (!this.client.active) {
+      this.waitAbort = new AbortController();
+      this.setState('connecting');
+      this.client.activate();
+    }
+    const pending = this.firstConnect.promise;
+    if (!signal) return pending;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('connect aborted'));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription {
+    const record: SubscriptionRecord = { id: `sub-${++this.nextId}`, destination, options, onMessage, closed: false };
+    const ready = options.confirm
+      ? new Promise<void>((resolve, reject) => (record.confirm = { resolve, reject }))
+      : Promise.resolve();
+    this.subscriptions.set(record.id, record);
+    if (this.client.connected) this.activate(record);
+    return {
+      destination,
+      ready,
+      unsubscribe: async () => {
+        record.closed = true;
+        this.subscriptions.delete(record.id);
+        if (record.active && this.client.connected) record.active.unsubscribe();
+        record.active = undefined;
+      },
+    };
+  }
+
+  send(destination: string | Destination, body: string, options: SendOptions = {}): Promise<void> {
+    if (!this.client.connected) return Promise.reject(new NotConnectedError('send'));
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.persistent ?? true) headers['persistent'] = 'true';
+    const target = stompDestination(parseDestination(destination));
+    const skipContentLengthHeader = options.text === true;
+    if (options.confirm === false) {
+      this.client.publish({ destination: target, body, headers, skipContentLengthHeader });
+      return Promise.resolve();
+    }
+    const receipt = `r-${this.generation}-${++this.nextId}`;
+    headers['receipt'] = receipt;
+    return new Promise<void>((resolve, reject) => {
+      const timeoutMs = this.options.receiptTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        this.receipts.delete(receipt);
+        reject(new Error(`broker did not confirm the message to ${target} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.receipts.set(receipt, { generation: this.generation, resolve, reject, timer });
+      this.client.watchForReceipt(receipt, () => this.settleReceipt(receipt));
+      try {
+        this.client.publish({ destination: target, body, headers, skipContentLengthHeader });
+      } catch (error) {
+        this.settleReceipt(receipt, error as Error);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.waitAbort.abort();
+    for (const record of this.subscriptions.values()) record.closed = true;
+    this.subscriptions.clear();
+    this.failReceipts(() => true, new NotConnectedError('wait for a receipt (transport closed)'));
+    await this.client.deactivate();
+    this.setState('closed');
+  }
+
+  private openSocket(): SocketAdapter {
+    this.lastSocket = new SocketAdapter({
+      host: this.address.host,
+      port: this.address.port,
+      secure: this.address.secure,
+      tls: this.options.tls,
+    });
+    return this.lastSocket;
+  }
+
+  private async waitBeforeAttempt(): Promise<void> {
+    if (this.attempt === 0) return;
+    const delayMs = backoffDelay(this.attempt, this.options.reconnect);
+    this.setState('connecting', { attempt: this.attempt, delayMs, error: this.lastError });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      this.waitAbort.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+
+  private connected(): void {
+    this.generation++;
+    this.attempt = 0;
+    this.lastError = undefined;
+    for (const record of this.subscriptions.values()) this.activate(record);
+    this.setState('connected');
+    this.firstConnect?.resolve();
+  }
+
+  private activate(record: SubscriptionRecord): void {
+    const generation = this.generation;
+    const headers: Record<string, string> = {
+      id: record.id,
+      ack: 'client-individual',
+      'activemq.prefetchSize': String(Math.max(1, record.options.prefetch)),
+    };
+    const confirm = record.confirm;
+    if (confirm) {
+      const receipt = `s-${record.id}-${++this.nextId}`;
+      headers['receipt'] = receipt;
+      const timer = setTimeout(() => this.settleReceipt(receipt, new Error('broker did not confirm the subscription')), this.options.receiptTimeoutMs ?? 30_000);
+      this.receipts.set(receipt, {
+        generation,
+        timer,
+        resolve: () => {
+          record.confirm = undefined;
+          confirm.resolve();
+        },
+        reject: (error) => {
+          record.confirm = undefined;
+          confirm.reject(error);
+        },
+      });
+      this.client.watchForReceipt(receipt, () => this.settleReceipt(receipt));
+    }
+    record.active = this.client.subscribe(
+      stompDestination(record.destination),
+      (frame) => {
+        if (record.closed) return;
+        record.onMessage(this.inbound(record.destination, frame, generation));
+      },
+      headers,
+    );
+  }
+
+  private inbound(destination: Destination, frame: IMessage, generation: number): InboundMessage {
+    const transport = this;
+    const binary = frame.isBinaryBody ? frame.binaryBody : undefined;
+    const body = frame.body;
+    return {
+      destination,
+      headers: frame.headers as Record<string, string>,
+      body,
+      size: binary ? binary.byteLength : Buffer.byteLength(body),
+      get live() {
+        return generation === transport.generation && transport.client.connected;
+      },
+      async ack() {
+        if (!this.live) return false;
+        frame.ack();
+        return true;
+      },
+    };
+  }
+
+  private stompError(frame: IFrame): void {
+    const message = frame.headers['message'] ?? 'broker error';
+    const error = new Error(`broker ERROR: ${message}${frame.body ? `: ${frame.body.split('\n')[0]}` : ''}`);
+    this.lastError = error;
+    const receipt = frame.headers['receipt-id'];
+    if (receipt && this.receipts.has(receipt)) {
+      this.settleReceipt(receipt, error);
+      return;
+    }
+    this.log.error('broker sent an ERROR frame', { error: error.message });
+  }
+
+  private socketClosed(): void {
+    const socketError = this.lastSocket?.lastError;
+    if (socketError) this.lastError = socketError;
+    const closing = !this.client.active;
+    const generation = this.generation;
+    this.failReceipts((p) => p.generation === generation, new NotConnectedError('wait for a receipt (connection lost)'));
+    if (closing) return;
+    this.attempt++;
+    this.setState('disconnected', { error: this.lastError, attempt: this.attempt });
+  }
+
+  private settleReceipt(receipt: string, error?: Error): void {
+    const pending = this.receipts.get(receipt);
+    if (!pending) return;
+    this.receipts.delete(receipt);
+    clearTimeout(pending.timer);
+    if (error) pending.reject(error);
+    else pending.resolve();
+  }
+
+  private failReceipts(match: (p: PendingReceipt) => boolean, error: Error): void {
+    for (const [receipt, pending] of this.receipts) if (match(pending)) this.settleReceipt(receipt, error);
+  }
+
+  private setState(state: TransportState, detail?: Parameters<StateListener>[1]): void {
+    this.currentState = state;
+    for (const listener of this.listeners) listener(state, detail);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The broker connection behind a small interface, so routing, replies and
+ * acknowledgements above it do not depend on the wire protocol.
+ */
+
+/** A queue or topic by logical name (e.g. `actions.201.incident_ops`). */
+export interface Destination {
+  kind: 'queue' | 'topic';
+  name: string;
+}
+
+/** Connection states a transport reports. */
+export type TransportState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+/** A message delivered by a subscription. */
+export interface InboundMessage {
+  /** Where it was delivered from. */
+  destination: Destination;
+  /** Wire headers, as received (names are case-sensitive). */
+  headers: Record<string, string>;
+  body: string;
+  /** Size of the body in bytes. */
+  size: number;
+  /**
+   * Acknowledges the message to the broker. Resolves `false` when the
+   * connection that delivered it is gone: the broker will redeliver it, so
+   * an acknowledgement on a newer connection would be refused.
+   */
+  ack(): Promise<boolean>;
+  /** True while the connection that delivered this message is still up. */
+  readonly live: boolean;
+}
+
+/** Options for an outgoing message. */
+export interface SendOptions {
+  headers?: Record<string, string>;
+  /** Stored by the broker so it survives a broker restart (default true). */
+  persistent?: boolean;
+  /**
+   * Wait for the broker to confirm it took the message (STOMP RECEIPT).
+   * Default true: a reply must be stored before its request is acknowledged.
+   */
+  confirm?: boolean;
+  /**
+   * The body is text (no NUL bytes). On STOMP this leaves out
+   * `content-length`, which ActiveMQ reads as "make it a JMS TextMessage".
+   */
+  text?: boolean;
+}
+
+/** Options for a subscription. */
+export interface SubscribeOptions {
+  /** How many unacknowledged messages the broker may hand out at once. */
+  prefetch: number;
+  /** Ask the broker to confirm the subscription (so `ready` rejects when it is refused). */
+  confirm?: boolean;
+}
+
+/** A live subscription; it is renewed by the transport after a reconnect. */
+export interface Subscription {
+  destination: Destination;
+  /** Settles when the broker confirmed (or refused) the subscription; resolved at once unless `confirm` was asked. */
+  ready: Promise<void>;
+  /** Stops delivery of new messages. */
+  unsubscribe(): Promise<void>;
+}
+
+/** Listener for connection state changes. */
+export type StateListener = (state: TransportState, detail?: { error?: Error; attempt?: number; delayMs?: number }) => void;
+
+/** A broker connection that reconnects by itself until closed. */
+export interface Transport {
+  /** Starts connecting; resolves once the first connection is up. */
+  connect(signal?: AbortSignal): Promise<void>;
+  subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription;
+  /**
+   * Sends a message. Rejects when there is no connection or the broker
+   * refuses it; callers decide whether to retry.
+   */
+  send(destination: string | Destination, body: string, options?: SendOptions): Promise<void>;
+  /** Disconnects and stops reconnecting. */
+  close(): Promise<void>;
+  onState(listener: StateListener): () => void;
+  readonly state: TransportState;
+}
+
+/** Error raised when a send or ack cannot be done because the link is down. */
+export class NotConnectedError extends Error {
+  override name = 'NotConnectedError';
+  constructor(what: string) {
+    super(`broker not connected: cannot ${what}`);
+  }
+}
+
+/** Parses `/queue/x`, `/topic/x`, `queue://x` or a bare name (a queue). */
+export function parseDestination(value: string | Destination): Destination {
+  if (typeof value !== 'string') return value;
+  const match = /^(?:\/(queue|topic)\/|(queue|topic):\/\/)(.+)$/.exec(value);
+  if (!match) return { kind: 'queue', name: value };
+  return { kind: (match[1] ?? match[2]) as Destination['kind'], name: match[3]! };
+}
+
+/** The STOMP form of a destination: `/queue/<name>` or `/topic/<name>`. */
+export function stompDestination(destination: Destination): string {
+  return `/${destination.kind}/${destination.name}`;
+}

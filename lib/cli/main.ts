@@ -1,0 +1,82 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { runCommand } from './run.js';
+import { selftest } from './selftest.js';
+import { startDevEmulator } from './emulator-command.js';
+import { formatInvocations, triggerAction } from './trigger-command.js';
+import { demo } from './demo.js';
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`"${value}" is not a whole number`);
+  return n;
+}
+
+const program = new Command()
+  .name('cafkit')
+  .description('Run CAF action processors for the Co3/Resilient platform')
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('connect to the broker and run the processors until SIGTERM/SIGINT')
+  .option('-c, --config <file>', 'YAML config file (CAFKIT_* variables override it; optional)')
+  .action(async (opts: { config?: string }) => runCommand(opts));
+
+program
+  .command('selftest')
+  .description('check REST login, broker TLS connection and permission on every destination')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--timeout <ms>', 'how long each check may take', integer, 20_000)
+  .action(async (opts: { config?: string; timeout: number }) => {
+    const checks = await selftest({ config: opts.config, timeoutMs: opts.timeout });
+    for (const check of checks) process.stdout.write(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}\n`);
+    const failed = checks.filter((c) => !c.ok).length;
+    process.stdout.write(failed ? `${failed} check(s) failed\n` : 'all checks passed\n');
+    process.exit(failed ? 1 : 0);
+  });
+
+program
+  .command('emulator')
+  .description('run the platform emulator (REST API and trigger side) for development')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on', integer, 8443)
+  .option('--org <id>', 'organisation id', integer, 201)
+  .option('--no-tls', 'serve plain HTTP')
+  .option('--no-broker', 'do not connect the trigger side to the broker')
+  .action(async (opts: { host: string; port: number; org: number; tls: boolean; broker: boolean }) => {
+    const { emulator, envFile } = await startDevEmulator({ ...opts, broker: opts.broker ? undefined : false });
+    process.stdout.write(`emulator listening at ${emulator.url}\nconnection settings for processors: ${envFile}\n`);
+    const stop = () => void emulator.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+program
+  .command('trigger')
+  .description('invoke an action through the emulator, as an analyst would, and wait for its status')
+  .argument('<destination>', 'message destination programmatic name')
+  .argument('<action>', 'action name (or id)')
+  .option('--incident <id>', 'incident to run it on', integer)
+  .option('--prop <key=value>', 'action field value (repeatable; select fields take a label)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--wait <ms>', 'how long to wait for completion (0: do not wait)', integer, 30_000)
+  .action(async (destination: string, action: string, opts: { incident?: number; prop: string[]; wait: number }) => {
+    const invocation = await triggerAction({ destination, action, incident: opts.incident, props: opts.prop, waitMs: opts.wait });
+    process.stdout.write(formatInvocations([invocation]) + '\n');
+    process.exit(invocation.status === 'completed' || opts.wait === 0 ? 0 : 1);
+  });
+
+program
+  .command('demo')
+  .description('start a broker, the emulator and a processor, invoke the example actions, print the Action Status list')
+  .option('--keep', 'keep everything running until Ctrl-C')
+  .action(async (opts: { keep?: boolean }) => demo({ keep: opts.keep ?? false }));
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`cafkit: ${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`cafkit: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+import path from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { createRuntime } from '../runtime/runtime.js';
+import { loadProcessors } from '../runtime/load-processors.js';
+import { PACKAGE_ROOT } from './dev-state.js';
+
+/**
+ * `cafkit run`: loads the config (file and/or CAFKIT_* variables) and the
+ * processors, serves until SIGTERM/SIGINT, then drains and exits 0.
+ */
+export async function runCommand(options: { config?: string }): Promise<void> {
+  const config = loadConfig({ file: options.config ?? process.env['CAFKIT_CONFIG'] });
+  const log = createLogger({ level: config.log.level, file: config.log.file, maxSizeMb: config.log.max_size_mb, maxFiles: config.log.max_files, format: config.log.format });
+  const folder = config.processors ?? path.join(PACKAGE_ROOT, 'processors');
+  const processors = await loadProcessors(folder);
+  log.info('loaded processors', { folder, processors: processors.map((p) => p.name) });
+  const runtime = createRuntime(config, processors, { log });
+  const abort = new AbortController();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal} received: stopping`);
+    abort.abort(new Error(`${signal} before the broker connected`));
+    runtime.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error('stop failed', { error: (error as Error).message });
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  try {
+    await runtime.start(abort.signal);
+  } catch (error) {
+    if (!stopping) throw error;
+  }
+}

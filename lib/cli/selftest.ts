@@ -1,0 +1,68 @@
+import path from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { createRestClient, createTransport } from '../runtime/runtime.js';
+import { loadProcessors } from '../runtime/load-processors.js';
+import { buildRoutes } from '../runtime/routes.js';
+import { actionQueueName } from '../wire/headers.js';
+import { PACKAGE_ROOT } from './dev-state.js';
+
+/** One check's outcome. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/**
+ * `cafkit selftest`: REST login, broker TLS connect and login, and
+ * permission to subscribe to every destination the processors declare.
+ * Resolves to the checks; the CLI exits non-zero when one failed.
+ */
+export async function selftest(options: { config?: string; timeoutMs?: number }): Promise<Check[]> {
+  const config = loadConfig({ file: options.config ?? process.env['CAFKIT_CONFIG'] });
+  const log = createLogger({ level: 'error' });
+  const checks: Check[] = [];
+  const timeoutMs = options.timeoutMs ?? 20_000;
+
+  const rest = createRestClient({ ...config, rest: { ...config.rest, retries: 0 } }, log);
+  try {
+    const actions = await rest.get<{ entities?: unknown[] }>('/actions', { signal: AbortSignal.timeout(timeoutMs) });
+    checks.push({ name: 'REST login', ok: true, detail: `${config.rest.url}: org ${config.org_id} answers, ${actions.entities?.length ?? 0} actions` });
+  } catch (error) {
+    checks.push({ name: 'REST login', ok: false, detail: `${config.rest.url}: ${(error as Error).message}` });
+  } finally {
+    rest.close();
+  }
+
+  const processors = await loadProcessors(config.processors ?? path.join(PACKAGE_ROOT, 'processors'));
+  const { destinations } = buildRoutes(processors);
+  const transport = createTransport(config, log);
+  let lastError: Error | undefined;
+  transport.onState((_state, detail) => {
+    if (detail?.error) lastError = detail.error;
+  });
+  try {
+    await transport.connect(AbortSignal.timeout(timeoutMs));
+    checks.push({ name: 'broker TLS connect', ok: true, detail: `${config.broker.url} as ${config.broker.user}` });
+    for (const destination of destinations) {
+      const name = actionQueueName(config.org_id, destination.name);
+      const subscription = transport.subscribe({ kind: destination.kind, name }, { prefetch: 1, confirm: true }, () => {
+        // Never acknowledged: the broker hands the message back when we disconnect.
+      });
+      try {
+        await subscription.ready;
+        checks.push({ name: `subscribe ${destination.kind} ${name}`, ok: true, detail: 'allowed' });
+      } catch (error) {
+        checks.push({ name: `subscribe ${destination.kind} ${name}`, ok: false, detail: (error as Error).message });
+      } finally {
+        await subscription.unsubscribe();
+      }
+    }
+  } catch {
+    checks.push({ name: 'broker TLS connect', ok: false, detail: `${config.broker.url}: ${lastError?.message ?? `no connection within ${timeoutMs} ms`}` });
+  } finally {
+    await transport.close();
+  }
+  return checks;
+}

@@ -1,0 +1,135 @@
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigSchema, type Config } from './schema.js';
+
+/** A configuration problem, naming the key or variable at fault. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(message: string, readonly issues: string[] = [message]) {
+    super(message);
+  }
+}
+
+/** Environment variables that override the file, and the key each sets. */
+export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'int' }> = {
+  CAFKIT_ORG_ID: { key: ['org_id'], type: 'int' },
+  CAFKIT_BROKER_URL: { key: ['broker', 'url'], type: 'string' },
+  CAFKIT_BROKER_USER: { key: ['broker', 'user'], type: 'string' },
+  CAFKIT_BROKER_PASSWORD: { key: ['broker', 'password'], type: 'string' },
+  CAFKIT_BROKER_CA: { key: ['broker', 'ca'], type: 'string' },
+  CAFKIT_REST_URL: { key: ['rest', 'url'], type: 'string' },
+  CAFKIT_REST_CA: { key: ['rest', 'ca'], type: 'string' },
+  CAFKIT_API_KEY_ID: { key: ['rest', 'api_key_id'], type: 'string' },
+  CAFKIT_API_KEY_SECRET: { key: ['rest', 'api_key_secret'], type: 'string' },
+  CAFKIT_REST_EMAIL: { key: ['rest', 'email'], type: 'string' },
+  CAFKIT_REST_PASSWORD: { key: ['rest', 'password'], type: 'string' },
+  CAFKIT_CONCURRENCY: { key: ['runtime', 'concurrency'], type: 'int' },
+  CAFKIT_PROCESSORS: { key: ['processors'], type: 'string' },
+  CAFKIT_LOG_LEVEL: { key: ['log', 'level'], type: 'string' },
+  CAFKIT_LOG_FILE: { key: ['log', 'file'], type: 'string' },
+};
+
+/** Where a configuration came from, for messages. */
+export interface LoadOptions {
+  /** YAML file; optional when the environment says everything. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Reads the YAML file (if any), substitutes `${VAR}` from the environment,
+ * applies the `CAFKIT_*` overrides, validates, and reads the TLS files.
+ * Every problem names its key, e.g. `broker.url: must look like stomp+ssl://host:port`.
+ *
+ * @example
+ * const config = loadConfig({ file: 'cafkit.yaml' });
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  let raw: unknown = {};
+  if (options.file) {
+    if (!existsSync(options.file)) throw new ConfigError(`config file ${options.file} does not exist`);
+    const text = readFileSync(options.file, 'utf8');
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (error) {
+      throw new ConfigError(`config file ${options.file} is not valid YAML: ${(error as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${options.file} must hold a mapping at the top`);
+    raw = substituteEnv(raw, env, []);
+  }
+  const merged = applyOverrides(raw as Record<string, unknown>, env);
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.error.issues);
+    const where = options.file ? ` in ${options.file} (or its CAFKIT_* environment overrides)` : ' (from CAFKIT_* environment variables)';
+    throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
+  }
+  const config = parsed.data;
+  const base = options.file ? path.dirname(path.resolve(options.file)) : process.cwd();
+  for (const section of ['broker', 'rest'] as const) {
+    for (const key of ['ca', 'cert', 'key'] as const) {
+      const file = config[section][key];
+      if (file === undefined) continue;
+      const resolved = path.resolve(base, file);
+      if (!existsSync(resolved)) throw new ConfigError(`${section}.${key}: file ${resolved} does not exist`);
+      config[section][key] = resolved;
+    }
+  }
+  if (config.processors) config.processors = path.resolve(base, config.processors);
+  return config;
+}
+
+/** `path.to.key: message` for each zod issue. */
+export function describeIssues(issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${key === '(top level)' ? '' : `${key}.`}${issue.keys.join(', ')}: unknown key${issue.keys.length > 1 ? 's' : ''}`;
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) return `${key}: required`;
+    return `${key}: ${issue.message}`;
+  });
+}
+
+function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, at: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+      const found = env[name];
+      if (found === undefined) throw new ConfigError(`${at.join('.')}: environment variable ${name} is not set`);
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => substituteEnv(item, env, [...at, String(index)]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...at, k])]));
+  }
+  return value;
+}
+
+function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const result: Record<string, unknown> = structuredClone(raw);
+  for (const [name, { key, type }] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let parsed: unknown = value;
+    if (type === 'int') {
+      if (!/^-?\d+$/.test(value.trim())) throw new ConfigError(`${name}: "${value}" is not a whole number`);
+      parsed = Number(value);
+    }
+    let node = result;
+    for (const part of key.slice(0, -1)) {
+      if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[key[key.length - 1]!] = parsed;
+  }
+  return result;
+}
+
+/** Reads a PEM file named in the config, if any. */
+export function readPem(file: string | undefined): string | undefined {
+  return file === undefined ? undefined : readFileSync(file, 'utf8');
+}

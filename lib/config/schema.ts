@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65535);
+
+/** TLS material given as file paths; loaded by the config loader. */
+const TlsFilesSchema = {
+  /** CA bundle (PEM) that signed the server certificate. */
+  ca: z.string().min(1).optional(),
+  /** Client certificate (PEM), when the server asks for one. */
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  passphrase: z.string().optional(),
+  /** Turns verification off. Development only; logged loudly at start. */
+  insecure: z.boolean().default(false),
+};
+
+/** The broker connection. */
+export const BrokerConfigSchema = z.strictObject({
+  url: z.string().regex(/^(stomp\+ssl|stomp\+tls|stomp):\/\/[^/]+$/, 'must look like stomp+ssl://host:port'),
+  user: z.string().min(1),
+  password: z.string().min(1),
+  ...TlsFilesSchema,
+  /** Host name the certificate must carry, when it is not the URL's host. */
+  servername: z.string().optional(),
+  heartbeat_ms: z.number().int().min(0).default(10_000),
+  reconnect_initial_ms: z.number().int().min(1).default(1_000),
+  reconnect_max_ms: z.number().int().min(1).default(60_000),
+  connect_timeout_ms: z.number().int().min(100).default(15_000),
+});
+
+/** The platform's REST API. */
+export const RestConfigSchema = z
+  .strictObject({
+    url: z.string().url(),
+    ...TlsFilesSchema,
+    api_key_id: z.string().min(1).optional(),
+    api_key_secret: z.string().min(1).optional(),
+    email: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    timeout_ms: z.number().int().min(100).default(30_000),
+    /** Retries for idempotent calls on network errors and 5xx. */
+    retries: z.number().int().min(0).max(20).default(4),
+    /** Tries of a GET/apply/PUT before giving up on 409s. */
+    conflict_tries: z.number().int().min(1).max(100).default(10),
+  })
+  .superRefine((rest, ctx) => {
+    const hasKey = rest.api_key_id !== undefined || rest.api_key_secret !== undefined;
+    const hasSession = rest.email !== undefined || rest.password !== undefined;
+    if (hasKey && (!rest.api_key_id || !rest.api_key_secret)) {
+      ctx.addIssue({ code: 'custom', path: [rest.api_key_id ? 'api_key_secret' : 'api_key_id'], message: 'an API key needs both api_key_id and api_key_secret' });
+    }
+    if (hasSession && (!rest.email || !rest.password)) {
+      ctx.addIssue({ code: 'custom', path: [rest.email ? 'password' : 'email'], message: 'a session login needs both email and password' });
+    }
+    if (!hasKey && !hasSession) {
+      ctx.addIssue({ code: 'custom', path: ['api_key_id'], message: 'give an API key (api_key_id, api_key_secret) or a login (email, password)' });
+    }
+  });
+
+/** How messages are run. */
+export const RuntimeConfigSchema = z.strictObject({
+  /** Handlers in flight at once; also the broker prefetch. */
+  concurrency: z.number().int().min(1).max(10_000).default(25),
+  /** Run one handler at a time per incident, so a processor does not conflict with itself. */
+  serialize_per_incident: z.boolean().default(false),
+  /** Bodies larger than this are dead-lettered unread. */
+  max_body_bytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+  /** On SIGTERM, how long in-flight handlers may take to finish. */
+  shutdown_timeout_ms: z.number().int().min(0).default(30_000),
+  /** Dead-letter queue name prefix: `DLQ.` gives `DLQ.actions.<org>.<name>`. */
+  dead_letter_prefix: z.string().min(1).default('DLQ.'),
+  /** A handler still running after this long is aborted with an error reply (0: never). */
+  handler_timeout_ms: z.number().int().min(0).default(0),
+  /** How many completed replies are remembered for redeliveries. */
+  completed_memory: z.number().int().min(0).default(10_000),
+});
+
+/** Logging. */
+export const LogConfigSchema = z.strictObject({
+  level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  /** Rotating log file; none when absent. */
+  file: z.string().min(1).optional(),
+  max_size_mb: z.number().min(1).default(10),
+  max_files: z.number().int().min(1).default(5),
+  /** `json` for machines, `text` for people. */
+  format: z.enum(['text', 'json']).default('text'),
+});
+
+/**
+ * The whole configuration file (`cafkit.yaml`).
+ *
+ * @example
+ * org_id: 201
+ * broker: { url: stomp+ssl://co3.example.com:65001, user: svc, password: ${BROKER_PASSWORD}, ca: /etc/cafkit/ca.pem }
+ * rest: { url: https://co3.example.com, api_key_id: abc, api_key_secret: ${API_SECRET} }
+ */
+export const ConfigSchema = z.strictObject({
+  org_id: z.number().int().positive(),
+  broker: BrokerConfigSchema,
+  rest: RestConfigSchema,
+  runtime: RuntimeConfigSchema.default(RuntimeConfigSchema.parse({})),
+  log: LogConfigSchema.default(LogConfigSchema.parse({})),
+  /** Folder of processors to load; the bundled examples when absent. */
+  processors: z.string().min(1).optional(),
+});
+
+/** A validated configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+/** A configuration as written in a file. */
+export type ConfigInput = z.input<typeof ConfigSchema>;

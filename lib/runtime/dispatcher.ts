@@ -1,0 +1,262 @@
+import { NotConnectedError, type InboundMessage, type Transport } from '../broker/transport.js';
+import type { RestClient } from '../rest/client.js';
+import { childLog, type Log } from '../log/log.js';
+import { selectLabel, type ActionData } from '../wire/action-data.js';
+import type { Acknowledgement } from '../wire/acknowledgement.js';
+import type { ActionCatalog } from './action-catalog.js';
+import type { CompletedReplies, StoredReply } from './completed-replies.js';
+import { deadLetter } from './dead-letter.js';
+import { HandlerTimeoutError } from './errors.js';
+import { inspectDelivery, type InvalidDelivery } from './inbound.js';
+import type { Limiter } from './limiter.js';
+import type { Handler, HandlerContext } from './processor.js';
+import { errorReply, progressReply, sendReply, successReply } from './reply.js';
+
+/** Handlers by destination programmatic name, then action name. */
+export type Routes = Map<string, Map<string, Handler>>;
+
+/** What the dispatcher needs; built by the runtime. */
+export interface DispatcherDeps {
+  transport: Transport;
+  rest: RestClient;
+  catalog: ActionCatalog;
+  completed: CompletedReplies;
+  limiter: Limiter;
+  routes: Routes;
+  orgId: number;
+  log: Log;
+  maxBodyBytes: number;
+  deadLetterPrefix: string;
+  handlerTimeoutMs: number;
+  serializePerIncident: boolean;
+}
+
+/** Counters for status output and the benchmark. */
+export interface DispatchStats {
+  received: number;
+  succeeded: number;
+  failed: number;
+  deadLettered: number;
+  /** Redeliveries answered from the completed-reply memory. */
+  replayed: number;
+  /** Replies that could not be sent because the broker was gone; the message will come back. */
+  deferred: number;
+}
+
+/**
+ * Runs each delivery through validation, routing and its handler, replies
+ * to `reply-to` with the `correlation-id`, and acknowledges the message only
+ * after the final reply is with the broker. A message that cannot be run is
+ * answered with an error (where a reply-to exists), dead-lettered with the
+ * reason, then acknowledged. A correlation id that already completed is
+ * answered from memory, not run again.
+ */
+export class Dispatcher {
+  readonly stats: DispatchStats = { received: 0, succeeded: 0, failed: 0, deadLettered: 0, replayed: 0, deferred: 0 };
+  private readonly running = new Map<string, Promise<StoredReply | undefined>>();
+  private readonly controllers = new Set<AbortController>();
+  private readonly pending = new Set<Promise<void>>();
+  private stopping = false;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  /** Deliveries being worked on (running or waiting for a slot). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Takes a delivery; never throws. */
+  accept(delivery: InboundMessage): void {
+    if (this.stopping) return; // left unacknowledged: the broker redelivers it after we disconnect
+    const work = this.handle(delivery).catch((error: unknown) => {
+      this.deps.log.error('unexpected failure handling a message; it stays unacknowledged for redelivery', { error: (error as Error).message });
+    });
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work));
+  }
+
+  /** Stops starting handlers; resolves when the in-flight ones are done or the deadline passes. */
+  async drain(deadlineMs: number): Promise<boolean> {
+    this.stopping = true;
+    const all = Promise.allSettled([...this.pending]).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs)));
+    const finished = await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    if (!finished) for (const controller of this.controllers) controller.abort(new Error('processor shutting down'));
+    return finished;
+  }
+
+  private async handle(delivery: InboundMessage): Promise<void> {
+    this.stats.received++;
+    const inspected = inspectDelivery(delivery, this.deps.maxBodyBytes);
+    if (!inspected.ok) return this.reject(delivery, inspected);
+
+    const key = `${delivery.destination.name}|${inspected.correlationId}`;
+    const done = await this.deps.completed.get(key);
+    if (done) {
+      this.stats.replayed++;
+      this.deps.log.info('already completed; sending the stored reply again', { correlationId: inspected.correlationId });
+      return this.finish(delivery, done);
+    }
+    // The same invocation redelivered while its first run is still going (e.g. after a reconnect): wait for that run.
+    const existing = this.running.get(key);
+    if (existing) {
+      const stored = await existing;
+      if (stored) {
+        this.stats.replayed++;
+        await this.finish(delivery, stored);
+      }
+      return;
+    }
+    const run = this.run(delivery, inspected.message, inspected.correlationId, inspected.replyTo, inspected.contextToken, key);
+    this.running.set(key, run);
+    let stored: StoredReply | undefined;
+    try {
+      stored = await run;
+    } finally {
+      this.running.delete(key);
+    }
+    if (stored) await this.finish(delivery, stored);
+  }
+
+  private run(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string): Promise<StoredReply | undefined> {
+    const incidentKey = this.deps.serializePerIncident && message.incident ? `incident:${message.incident.id}` : undefined;
+    return this.deps.limiter.run(async () => {
+      if (this.stopping) return undefined; // not started: leave it for redelivery
+      const reply = await this.execute(delivery, message, correlationId, replyTo, contextToken);
+      const stored: StoredReply = { replyTo, correlationId, reply, completedAt: Date.now() };
+      await this.deps.completed.put(key, stored);
+      return stored;
+    }, incidentKey);
+  }
+
+  private async execute(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined): Promise<Acknowledgement> {
+    const destination = this.programmaticName(delivery.destination.name);
+    let log = childLog(this.deps.log, { correlationId, destination, actionId: message.action_id });
+    let action: string | undefined;
+    try {
+      action = await this.deps.catalog.resolve(message.action_id);
+    } catch (error) {
+      this.stats.failed++;
+      log.error('could not resolve the action name', { error: (error as Error).message });
+      return errorReply(`could not resolve action id ${message.action_id} to a name: ${(error as Error).message}`);
+    }
+    if (action === undefined) {
+      this.stats.failed++;
+      log.warn('unknown action id');
+      return errorReply(`action id ${message.action_id} is not known to the platform`);
+    }
+    const handler = this.deps.routes.get(destination)?.get(action);
+    if (!handler) {
+      this.stats.failed++;
+      log.warn('no handler for this action', { action });
+      return errorReply(`no handler for action "${action}" on destination "${destination}"`);
+    }
+    log = childLog(log, { action });
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const context: HandlerContext = {
+      rest: this.deps.rest.withContextToken(contextToken),
+      progress: (text) => this.progress(replyTo, correlationId, text, log),
+      log,
+      signal: controller.signal,
+      label: (type, field, id) => selectLabel(message, type, field, id),
+      correlationId,
+      orgId: this.deps.orgId,
+      destination,
+      action,
+      headers: delivery.headers,
+    };
+    const started = performance.now();
+    try {
+      const result = await this.withTimeout(Promise.resolve().then(() => handler(message, context)), controller);
+      this.stats.succeeded++;
+      log.info('action succeeded', { ms: Math.round(performance.now() - started) });
+      return successReply(result, action);
+    } catch (error) {
+      this.stats.failed++;
+      const text = error instanceof Error ? error.message : String(error);
+      log.warn('action failed', { error: text, ms: Math.round(performance.now() - started) });
+      return errorReply(text);
+    } finally {
+      this.controllers.delete(controller);
+    }
+  }
+
+  private withTimeout<T>(work: Promise<T>, controller: AbortController): Promise<T> {
+    const ms = this.deps.handlerTimeoutMs;
+    if (ms <= 0) return work;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new HandlerTimeoutError(ms);
+        controller.abort(error);
+        reject(error);
+      }, ms);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private async progress(replyTo: string, correlationId: string, text: string, log: Log): Promise<void> {
+    try {
+      await sendReply(this.deps.transport, replyTo, correlationId, progressReply(text), { confirm: false });
+    } catch (error) {
+      // Progress is informational: losing one must not fail the action.
+      log.debug('progress message not sent', { error: (error as Error).message });
+    }
+  }
+
+  /** Sends the final reply, then acknowledges. */
+  private async finish(delivery: InboundMessage, stored: StoredReply): Promise<void> {
+    try {
+      await sendReply(this.deps.transport, stored.replyTo, stored.correlationId, stored.reply);
+    } catch (error) {
+      if (error instanceof NotConnectedError || !delivery.live) {
+        this.stats.deferred++;
+        this.deps.log.warn('broker gone before the reply was sent; it is kept and sent when the message is redelivered', { correlationId: stored.correlationId });
+        return;
+      }
+      const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
+      this.deps.log.error(reason, { correlationId: stored.correlationId });
+      await this.deadLetterAndAck(delivery, reason);
+      return;
+    }
+    await this.ack(delivery, stored.correlationId);
+  }
+
+  private async reject(delivery: InboundMessage, invalid: InvalidDelivery): Promise<void> {
+    this.deps.log.warn('message cannot be run; dead-lettering it', { reason: invalid.reason, correlationId: invalid.correlationId, destination: delivery.destination.name });
+    if (invalid.replyTo) {
+      try {
+        await sendReply(this.deps.transport, invalid.replyTo, invalid.correlationId, errorReply(`cafkit could not run this message: ${invalid.reason}`));
+      } catch (error) {
+        this.deps.log.warn('error reply for a bad message not sent', { error: (error as Error).message });
+      }
+    }
+    await this.deadLetterAndAck(delivery, invalid.reason);
+  }
+
+  private async deadLetterAndAck(delivery: InboundMessage, reason: string): Promise<void> {
+    try {
+      const queue = await deadLetter(this.deps.transport, delivery, reason, this.deps.deadLetterPrefix);
+      this.stats.deadLettered++;
+      this.deps.log.info('dead-lettered', { queue, reason });
+    } catch (error) {
+      // Without a dead-letter copy the message must not be acknowledged, or it would be lost.
+      this.deps.log.error('dead-letter queue refused the message; leaving it unacknowledged', { error: (error as Error).message });
+      return;
+    }
+    await this.ack(delivery, delivery.headers['correlation-id']);
+  }
+
+  private async ack(delivery: InboundMessage, correlationId: string | undefined): Promise<void> {
+    const acked = await delivery.ack();
+    if (!acked) this.deps.log.info('connection changed before the ack; the broker will redeliver and the stored reply will be sent again', { correlationId });
+  }
+
+  private programmaticName(queue: string): string {
+    const prefix = `actions.${this.deps.orgId}.`;
+    return queue.startsWith(prefix) ? queue.slice(prefix.length) : queue;
+  }
+}

@@ -1,0 +1,134 @@
+import type { Config } from '../config/schema.js';
+import { readPem } from '../config/load.js';
+import { StompTransport } from '../broker/stomp-tls.js';
+import type { Subscription, Transport } from '../broker/transport.js';
+import { RestClient } from '../rest/client.js';
+import { silentLog, type Log } from '../log/log.js';
+import { registerSecret } from '../log/redact.js';
+import { actionQueueName } from '../wire/headers.js';
+import { ActionCatalog } from './action-catalog.js';
+import { MemoryCompletedReplies, type CompletedReplies } from './completed-replies.js';
+import { Dispatcher } from './dispatcher.js';
+import { Limiter } from './limiter.js';
+import type { ProcessorDefinition } from './processor.js';
+import { buildRoutes, type RouteDestination } from './routes.js';
+
+/** Parts a runtime can be given instead of building them from the config. */
+export interface RuntimeParts {
+  transport?: Transport;
+  rest?: RestClient;
+  completed?: CompletedReplies;
+  log?: Log;
+}
+
+/**
+ * A running processor host: one broker connection, a subscription per
+ * destination the processors declare, and the dispatcher.
+ *
+ * @example
+ * const runtime = createRuntime(config, processors, { log });
+ * await runtime.start();
+ * process.once('SIGTERM', () => runtime.stop().then(() => process.exit(0)));
+ */
+export class Runtime {
+  readonly dispatcher: Dispatcher;
+  readonly destinations: RouteDestination[];
+  private subscriptions: Subscription[] = [];
+
+  constructor(
+    private readonly config: Config,
+    readonly transport: Transport,
+    readonly rest: RestClient,
+    processors: ProcessorDefinition[],
+    private readonly log: Log,
+    completed: CompletedReplies,
+  ) {
+    const { routes, destinations } = buildRoutes(processors);
+    this.destinations = destinations;
+    this.dispatcher = new Dispatcher({
+      transport,
+      rest,
+      catalog: new ActionCatalog(rest),
+      completed,
+      limiter: new Limiter(config.runtime.concurrency),
+      routes,
+      orgId: config.org_id,
+      log,
+      maxBodyBytes: config.runtime.max_body_bytes,
+      deadLetterPrefix: config.runtime.dead_letter_prefix,
+      handlerTimeoutMs: config.runtime.handler_timeout_ms,
+      serializePerIncident: config.runtime.serialize_per_incident,
+    });
+    transport.onState((state, detail) => {
+      if (state === 'connected') log.info('broker connected', { url: config.broker.url });
+      else if (state === 'disconnected') log.warn('broker connection lost', { error: detail?.error?.message });
+      else if (state === 'connecting' && detail?.attempt) log.info('reconnecting to the broker', { attempt: detail.attempt, inMs: detail.delayMs, lastError: detail.error?.message });
+    });
+  }
+
+  /** Connects (waiting as long as it takes, unless aborted) and subscribes. */
+  async start(signal?: AbortSignal): Promise<void> {
+    for (const destination of this.destinations) {
+      const name = actionQueueName(this.config.org_id, destination.name);
+      this.subscriptions.push(
+        this.transport.subscribe({ kind: destination.kind, name }, { prefetch: this.config.runtime.concurrency }, (message) => this.dispatcher.accept(message)),
+      );
+    }
+    await this.transport.connect(signal);
+    this.log.info('processing', { destinations: this.destinations.map((d) => `${d.kind}:${actionQueueName(this.config.org_id, d.name)}`), concurrency: this.config.runtime.concurrency });
+  }
+
+  /**
+   * Stops taking messages, lets in-flight handlers finish up to the
+   * deadline, then disconnects; anything not acknowledged is redelivered.
+   */
+  async stop(deadlineMs = this.config.runtime.shutdown_timeout_ms): Promise<void> {
+    const inFlight = this.dispatcher.inFlight;
+    if (inFlight) this.log.info('stopping: waiting for in-flight actions', { inFlight, deadlineMs });
+    const drained = await this.dispatcher.drain(deadlineMs);
+    if (!drained) this.log.warn('stopping: deadline passed; unfinished actions stay unacknowledged and will be redelivered', { inFlight: this.dispatcher.inFlight });
+    await this.transport.close();
+    this.rest.close();
+    this.log.info('stopped', { ...this.dispatcher.stats });
+  }
+}
+
+/** Builds the transport and REST client from the config and returns a runtime. */
+export function createRuntime(config: Config, processors: ProcessorDefinition[], parts: RuntimeParts = {}): Runtime {
+  const log = parts.log ?? silentLog;
+  for (const secret of [config.broker.password, config.rest.password, config.rest.api_key_secret, config.broker.passphrase, config.rest.passphrase]) registerSecret(secret);
+  const transport = parts.transport ?? createTransport(config, log);
+  const rest = parts.rest ?? createRestClient(config, log);
+  return new Runtime(config, transport, rest, processors, log, parts.completed ?? new MemoryCompletedReplies(config.runtime.completed_memory));
+}
+
+/** The broker transport the config describes. */
+export function createTransport(config: Config, log: Log): Transport {
+  const b = config.broker;
+  return new StompTransport({
+    url: b.url,
+    login: b.user,
+    passcode: b.password,
+    tls: { ca: readPem(b.ca), cert: readPem(b.cert), key: readPem(b.key), passphrase: b.passphrase, servername: b.servername, insecure: b.insecure },
+    heartbeat: { outgoing: b.heartbeat_ms, incoming: b.heartbeat_ms },
+    reconnect: { initialMs: b.reconnect_initial_ms, maxMs: b.reconnect_max_ms },
+    connectTimeoutMs: b.connect_timeout_ms,
+    log,
+  });
+}
+
+/** The REST client the config describes. */
+export function createRestClient(config: Config, log: Log): RestClient {
+  const r = config.rest;
+  return new RestClient({
+    url: r.url,
+    orgId: config.org_id,
+    tls: { ca: readPem(r.ca), cert: readPem(r.cert), key: readPem(r.key), passphrase: r.passphrase, insecure: r.insecure },
+    apiKey: r.api_key_id && r.api_key_secret ? { id: r.api_key_id, secret: r.api_key_secret } : undefined,
+    login: r.email && r.password ? { email: r.email, password: r.password } : undefined,
+    timeoutMs: r.timeout_ms,
+    retries: r.retries,
+    conflictTries: r.conflict_tries,
+    log,
+  });
+}
