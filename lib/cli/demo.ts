@@ -78,7 +78,7 @@ export async function demo(options: { keep: boolean }): Promise<void> {
     say('REST calls the processor made');
     const calls = emulator.requests().filter((r) => r.path.includes('/rest/'));
     for (const call of calls) process.stdout.write(`  ${call.method} ${call.path} -> ${call.status}  X-Co3ContextToken: ${call.contextToken ? 'sent' : 'MISSING'}\n`);
-    const incident = emulator.store.getIncident(2095);
+    const incident = emulator.store.incident(2095);
     process.stdout.write(`incident 2095 now has severity_code ${incident?.severity_code} (vers ${incident?.vers})\n`);
 
     if (options.keep) {

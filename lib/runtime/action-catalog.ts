@@ -15,22 +15,26 @@ export class ActionCatalog {
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
 
-  constructor(private readonly rest: RestClient, private readonly minRefreshMs = 1000) {}
+  constructor(private readonly minRefreshMs = 1000) {}
 
-  /** The action's name, or `undefined` if the platform does not know the id. */
-  async resolve(actionId: number): Promise<string | undefined> {
+  /**
+   * The action's name, or `undefined` if the platform does not know the id.
+   * `rest` is the client of the message being handled, so a refresh carries
+   * its context token like every other call made for that message.
+   */
+  async resolve(actionId: number, rest: RestClient): Promise<string | undefined> {
     const known = this.names.get(actionId);
     if (known !== undefined) return known;
     if (this.refreshing) await this.refreshing;
-    else if (Date.now() - this.lastRefresh >= this.minRefreshMs || this.names.size === 0) await this.refresh();
+    else if (Date.now() - this.lastRefresh >= this.minRefreshMs || this.names.size === 0) await this.refresh(rest);
     return this.names.get(actionId);
   }
 
   /** Reloads the list now. */
-  refresh(): Promise<void> {
+  refresh(rest: RestClient): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const list = await this.rest.get<{ entities?: ActionEntity[] }>('/actions');
+        const list = await rest.get<{ entities?: ActionEntity[] }>('/actions');
         this.names = new Map((list.entities ?? []).map((a) => [a.id, a.name]));
         this.lastRefresh = Date.now();
       } finally {

@@ -134,9 +134,10 @@ export class Dispatcher {
   private async execute(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined): Promise<Acknowledgement> {
     const destination = this.programmaticName(delivery.destination.name);
     let log = childLog(this.deps.log, { correlationId, destination, actionId: message.action_id });
+    const rest = this.deps.rest.withContextToken(contextToken);
     let action: string | undefined;
     try {
-      action = await this.deps.catalog.resolve(message.action_id);
+      action = await this.deps.catalog.resolve(message.action_id, rest);
     } catch (error) {
       this.stats.failed++;
       log.error('could not resolve the action name', { error: (error as Error).message });
@@ -157,7 +158,7 @@ export class Dispatcher {
     const controller = new AbortController();
     this.controllers.add(controller);
     const context: HandlerContext = {
-      rest: this.deps.rest.withContextToken(contextToken),
+      rest,
       progress: (text) => this.progress(replyTo, correlationId, text, log),
       log,
       signal: controller.signal,

@@ -48,7 +48,7 @@ export class Runtime {
     this.dispatcher = new Dispatcher({
       transport,
       rest,
-      catalog: new ActionCatalog(rest),
+      catalog: new ActionCatalog(),
       completed,
       limiter: new Limiter(config.runtime.concurrency),
       routes,

@@ -1,0 +1,72 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { eventually, startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
+import { collect } from '../support/collector.js';
+import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import type { Runtime } from '../../lib/runtime/runtime.js';
+
+describe('bad input is answered, dead-lettered with the reason, and the processor keeps serving', () => {
+  let platform: Platform;
+  let runtime: Runtime | undefined;
+  let platformLink: StompTransport;
+  let replies: ReturnType<typeof collect>;
+  let dlq: ReturnType<typeof collect>;
+  const queue = '/queue/actions.201.incident_ops';
+  const replyTo = '/queue/acks.201.badinput';
+
+  before(async () => {
+    platform = await startPlatform();
+    runtime = await startRuntime(processorConfig(platform, (c) => (c.runtime.max_body_bytes = 4096)));
+    const b = platform.broker;
+    platformLink = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
+    await platformLink.connect();
+    replies = collect(platformLink, 'acks.201.badinput');
+    dlq = collect(platformLink, 'DLQ.actions.201.incident_ops');
+    await Promise.all([replies.ready, dlq.ready]);
+  });
+
+  after(async () => {
+    await platformLink?.close();
+    await runtime?.stop(5000);
+    await platform?.stop();
+  });
+
+  const cases = [
+    { id: 'bad-json', body: '{"action_id": 11, nope', reason: /not valid JSON/ },
+    { id: 'bad-schema', body: JSON.stringify({ incident: { id: 2095 }, properties: {} }), reason: /not an ActionDataDTO: action_id: required/ },
+    { id: 'bad-size', body: JSON.stringify({ action_id: 11, incident: { id: 2095 }, properties: { blob: 'x'.repeat(5000) } }), reason: /exceeds the limit of 4096 bytes/ },
+  ];
+
+  for (const c of cases) {
+    test(`${c.id}: error reply with the correlation-id, and a DLQ copy with the reason`, async () => {
+      await platformLink.send(queue, c.body, { headers: { 'reply-to': replyTo, 'correlation-id': c.id, Co3ContextToken: 'tok' } });
+      const reply = await replies.waitFor((m) => m.headers['correlation-id'] === c.id, 'the error reply');
+      const ack = JSON.parse(reply.body) as { message_type: number; complete: boolean; message: string };
+      assert.equal(ack.message_type, 1);
+      assert.equal(ack.complete, true);
+      assert.match(ack.message, c.reason);
+      const dead = await dlq.waitFor((m) => m.headers['correlation-id'] === c.id, 'the dead-letter copy');
+      assert.match(dead.headers['cafkit-dead-letter-reason'] ?? '', c.reason);
+      assert.equal(dead.body, c.body);
+      assert.equal(dead.headers['cafkit-original-destination'], queue);
+    });
+  }
+
+  test('a message without reply-to is dead-lettered (no reply possible)', async () => {
+    const body = JSON.stringify({ action_id: 11, incident: { id: 2095 } });
+    await platformLink.send(queue, body, { headers: { 'correlation-id': 'no-reply-to' } });
+    const dead = await dlq.waitFor((m) => m.headers['correlation-id'] === 'no-reply-to', 'the dead-letter copy');
+    assert.match(dead.headers['cafkit-dead-letter-reason'] ?? '', /no reply-to header/);
+    assert.equal(replies.messages.filter((m) => m.headers['correlation-id'] === 'no-reply-to').length, 0);
+  });
+
+  test('the processor still serves actions afterwards, and nothing is left unacknowledged', async () => {
+    const inv = await platform.emulator.trigger({ destination: 'incident_ops', action: 'Echo', incident: 2095, properties: {} });
+    const done = await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' });
+    assert.equal(done.status, 'completed');
+    assert.equal(runtime!.dispatcher.stats.deadLettered, 4);
+    // The reply reaches the emulator just before the ack is sent: wait for the ack.
+    await eventually(() => runtime!.dispatcher.inFlight === 0 || undefined, 'the last message to be acknowledged', 10_000);
+  });
+});

@@ -1,0 +1,55 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
+import type { Runtime } from '../../lib/runtime/runtime.js';
+
+describe('the broker goes away mid-stream and comes back', () => {
+  let platform: Platform;
+  let runtime: Runtime | undefined;
+
+  before(async () => {
+    platform = await startPlatform();
+    runtime = await startRuntime(processorConfig(platform));
+  });
+  after(async () => {
+    await runtime?.stop(5000);
+    await platform?.stop();
+  });
+
+  /** Triggers once the emulator's own broker link is back, within a deadline. */
+  async function trigger(text: string) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        return await platform.emulator.trigger({ destination: 'incident_ops', action: 'Add Note', incident: 2095, properties: { note_text: text } });
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the emulator is reconnecting
+      }
+    }
+  }
+
+  test('every message is answered and every action ran exactly once', async () => {
+    // Slow REST answers keep handlers in flight when the broker stops.
+    platform.emulator.setFaults({ latencyMs: 400 });
+    const invocations = [];
+    for (let i = 0; i < 20; i++) invocations.push(await trigger(`restart-${i}`));
+    const states: string[] = [];
+    runtime!.transport.onState((s) => states.push(s));
+    await platform.broker.stop();
+    await platform.broker.start();
+    for (let i = 20; i < 30; i++) invocations.push(await trigger(`restart-${i}`));
+    platform.emulator.setFaults({ latencyMs: 0 });
+
+    for (const inv of invocations) {
+      const done = await platform.emulator.waitFor(inv.id, { timeoutMs: 90_000, status: 'done' });
+      assert.equal(done.status, 'completed', `${inv.correlation_id}: ${JSON.stringify(done.messages)}`);
+    }
+    assert.ok(states.includes('disconnected') && states.includes('connected'), `the processor reconnected (states: ${states.join(',')})`);
+    const notes = platform.emulator.store.notes(2095).map((n) => JSON.stringify(n));
+    for (let i = 0; i < 30; i++) {
+      const count = notes.filter((n) => n.includes(`"restart-${i}"`)).length;
+      assert.equal(count, 1, `note restart-${i} was written ${count} times`);
+    }
+  });
+});
