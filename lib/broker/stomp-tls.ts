@@ -100,6 +100,9 @@ export class StompTransport implements Transport {
   private readonly subscriptions = new Map<string, SubscriptionRecord>();
   private readonly receipts = new Map<string, PendingReceipt>();
   private readonly listeners = new Set<StateListener>();
+  /** Destinations already written to with a confirmed send on this connection. */
+  private confirmedTargets = new Set<string>();
+  private readonly targets = new Map<string, string>();
   private generation = 0;
   private attempt = 0;
   private nextId = 0;
@@ -193,9 +196,14 @@ export class StompTransport implements Transport {
     if (!this.client.connected) return Promise.reject(new NotConnectedError('send'));
     const headers: Record<string, string> = { ...options.headers };
     if (options.persistent ?? true) headers['persistent'] = 'true';
-    const target = stompDestination(parseDestination(destination));
+    const target = this.stompTarget(destination);
     const skipContentLengthHeader = options.text === true;
-    if (options.confirm === false) {
+    let confirm = options.confirm ?? true;
+    if (confirm === 'first') {
+      confirm = !this.confirmedTargets.has(target);
+      this.confirmedTargets.add(target);
+    }
+    if (!confirm) {
       this.client.publish({ destination: target, body, headers, skipContentLengthHeader });
       return Promise.resolve();
     }
@@ -212,6 +220,7 @@ export class StompTransport implements Transport {
       try {
         this.client.publish({ destination: target, body, headers, skipContentLengthHeader });
       } catch (error) {
+        this.confirmedTargets.delete(target);
         this.settleReceipt(receipt, error as Error);
       }
     });
@@ -224,6 +233,17 @@ export class StompTransport implements Transport {
     this.failReceipts(() => true, new NotConnectedError('wait for a receipt (transport closed)'));
     await this.client.deactivate();
     this.setState('closed');
+  }
+
+  /** The STOMP name of a destination; reply-to strings repeat, so they are parsed once. */
+  private stompTarget(destination: string | Destination): string {
+    if (typeof destination !== 'string') return stompDestination(destination);
+    let target = this.targets.get(destination);
+    if (target === undefined) {
+      target = stompDestination(parseDestination(destination));
+      if (this.targets.size < 10_000) this.targets.set(destination, target);
+    }
+    return target;
   }
 
   private openSocket(): SocketAdapter {
@@ -251,6 +271,7 @@ export class StompTransport implements Transport {
 
   private connected(): void {
     this.generation++;
+    this.confirmedTargets = new Set();
     this.attempt = 0;
     this.lastError = undefined;
     for (const record of this.subscriptions.values()) this.activate(record);
@@ -295,23 +316,12 @@ export class StompTransport implements Transport {
   }
 
   private inbound(destination: Destination, frame: IMessage, generation: number): InboundMessage {
-    const transport = this;
-    const binary = frame.isBinaryBody ? frame.binaryBody : undefined;
-    const body = frame.body;
-    return {
-      destination,
-      headers: frame.headers as Record<string, string>,
-      body,
-      size: binary ? binary.byteLength : Buffer.byteLength(body),
-      get live() {
-        return generation === transport.generation && transport.client.connected;
-      },
-      async ack() {
-        if (!this.live) return false;
-        frame.ack();
-        return true;
-      },
-    };
+    return new StompInbound(this, destination, frame, generation);
+  }
+
+  /** True while connection `generation` is the live one. */
+  isLive(generation: number): boolean {
+    return generation === this.generation && this.client.connected;
   }
 
   private stompError(frame: IFrame): void {
@@ -353,5 +363,33 @@ export class StompTransport implements Transport {
   private setState(state: TransportState, detail?: Parameters<StateListener>[1]): void {
     this.currentState = state;
     for (const listener of this.listeners) listener(state, detail);
+  }
+}
+
+/** A delivered message; a class rather than closures, as one is made per message. */
+class StompInbound implements InboundMessage {
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  readonly size: number;
+
+  constructor(
+    private readonly transport: StompTransport,
+    readonly destination: Destination,
+    private readonly frame: IMessage,
+    private readonly generation: number,
+  ) {
+    this.headers = frame.headers as Record<string, string>;
+    this.body = frame.body;
+    this.size = frame.isBinaryBody ? frame.binaryBody.byteLength : Buffer.byteLength(this.body);
+  }
+
+  get live(): boolean {
+    return this.transport.isLive(this.generation);
+  }
+
+  async ack(): Promise<boolean> {
+    if (!this.live) return false;
+    this.frame.ack();
+    return true;
   }
 }

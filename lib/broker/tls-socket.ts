@@ -42,6 +42,7 @@ export class SocketAdapter implements IStompSocket {
   /** The last socket error, e.g. a certificate failure. */
   lastError: Error | undefined;
   private readonly socket: net.Socket;
+  private corked = false;
 
   constructor(target: SocketTarget) {
     this.url = `${target.secure ? 'stomp+ssl' : 'stomp'}://${target.host}:${target.port}`;
@@ -86,6 +87,16 @@ export class SocketAdapter implements IStompSocket {
 
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
     if (this.readyState !== StompSocketState.OPEN) return;
+    // Frames written in the same tick (a reply and its ACK, say) leave in one
+    // TLS record and one system call instead of one each.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     if (typeof data === 'string') this.socket.write(data, 'utf8');
     else if (ArrayBuffer.isView(data)) this.socket.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     else if (data instanceof ArrayBuffer) this.socket.write(new Uint8Array(data));

@@ -38,9 +38,12 @@ export interface SendOptions {
   persistent?: boolean;
   /**
    * Wait for the broker to confirm it took the message (STOMP RECEIPT).
-   * Default true: a reply must be stored before its request is acknowledged.
+   * `'first'` confirms only the first message to each destination on a
+   * connection: that proves the broker accepts writes there, without making
+   * every send synchronous (ActiveMQ stores a confirmed SEND before it reads
+   * the connection's next frame). Default true.
    */
-  confirm?: boolean;
+  confirm?: boolean | 'first';
   /**
    * The body is text (no NUL bytes). On STOMP this leaves out
    * `content-length`, which ActiveMQ reads as "make it a JMS TextMessage".
@@ -74,8 +77,11 @@ export interface Transport {
   connect(signal?: AbortSignal): Promise<void>;
   subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription;
   /**
-   * Sends a message. Rejects when there is no connection or the broker
-   * refuses it; callers decide whether to retry.
+   * Sends a message. The frame is written before this returns, on the
+   * current connection, and the broker reads one connection's frames in
+   * order (so an ack written afterwards is processed after it). The promise
+   * settles when the broker confirmed it (or at once with `confirm: false`);
+   * it rejects when there is no connection or the broker refuses it.
    */
   send(destination: string | Destination, body: string, options?: SendOptions): Promise<void>;
   /** Disconnects and stops reconnecting. */

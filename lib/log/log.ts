@@ -8,6 +8,8 @@ export interface Log {
   warn(message: string, meta?: Record<string, unknown>): void;
   error(message: string, meta?: Record<string, unknown>): void;
   child?(meta: Record<string, unknown>): Log;
+  /** Whether lines at `level` are written, so callers can skip building them. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** A log that drops everything. */

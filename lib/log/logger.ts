@@ -56,9 +56,18 @@ export function createLogger(options: LoggerOptions = {}): Log & winston.Logger 
       }),
     );
   }
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: options.level ?? 'info',
     format: winston.format.combine(winston.format.timestamp(), redactFormat(), format),
     transports,
   });
+  // winston runs the whole format pipeline before its transports drop a line
+  // below their level; checking first keeps debug lines free on the hot path.
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    const write = logger[level];
+    logger[level] = function (this: winston.Logger, ...args: Parameters<winston.LeveledLogMethod>) {
+      return this.isLevelEnabled(level) ? write.apply(this, args) : this;
+    } as winston.LeveledLogMethod;
+  }
+  return logger;
 }

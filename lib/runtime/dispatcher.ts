@@ -55,33 +55,47 @@ export class Dispatcher {
   readonly stats: DispatchStats = { received: 0, succeeded: 0, failed: 0, deadLettered: 0, replayed: 0, deferred: 0 };
   private readonly running = new Map<string, Promise<StoredReply | undefined>>();
   private readonly controllers = new Set<AbortController>();
-  private readonly pending = new Set<Promise<void>>();
+  private active = 0;
+  private readonly idle: Array<() => void> = [];
   private stopping = false;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
+  /** The organisation whose messages this dispatcher runs. */
+  get orgId(): number {
+    return this.deps.orgId;
+  }
+
   /** Deliveries being worked on (running or waiting for a slot). */
   get inFlight(): number {
-    return this.pending.size;
+    return this.active;
   }
 
   /** Takes a delivery; never throws. */
   accept(delivery: InboundMessage): void {
     if (this.stopping) return; // left unacknowledged: the broker redelivers it after we disconnect
-    const work = this.handle(delivery).catch((error: unknown) => {
-      this.deps.log.error('unexpected failure handling a message; it stays unacknowledged for redelivery', { error: (error as Error).message });
-    });
-    this.pending.add(work);
-    void work.finally(() => this.pending.delete(work));
+    this.active++;
+    this.handle(delivery).then(this.settled, this.failed);
   }
+
+  private readonly settled = (): void => {
+    if (--this.active === 0) for (const wake of this.idle.splice(0)) wake();
+  };
+
+  private readonly failed = (error: unknown): void => {
+    this.deps.log.error('unexpected failure handling a message; it stays unacknowledged for redelivery', { error: (error as Error).message });
+    this.settled();
+  };
 
   /** Stops starting handlers; resolves when the in-flight ones are done or the deadline passes. */
   async drain(deadlineMs: number): Promise<boolean> {
     this.stopping = true;
-    const all = Promise.allSettled([...this.pending]).then(() => true);
+    if (this.active === 0) return true;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs)));
-    const finished = await Promise.race([all, timeout]);
+    const finished = await Promise.race([
+      new Promise<boolean>((resolve) => this.idle.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs))),
+    ]);
     clearTimeout(timer);
     if (!finished) for (const controller of this.controllers) controller.abort(new Error('processor shutting down'));
     return finished;
@@ -133,97 +147,110 @@ export class Dispatcher {
 
   private async execute(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined): Promise<Acknowledgement> {
     const destination = this.programmaticName(delivery.destination.name);
-    let log = childLog(this.deps.log, { correlationId, destination, actionId: message.action_id });
+    const meta: Record<string, unknown> = { correlationId, destination, actionId: message.action_id };
+    const log = this.deps.log;
     const rest = this.deps.rest.withContextToken(contextToken);
     let action: string | undefined;
     try {
       action = await this.deps.catalog.resolve(message.action_id, rest);
     } catch (error) {
       this.stats.failed++;
-      log.error('could not resolve the action name', { error: (error as Error).message });
+      log.error('could not resolve the action name', { ...meta, error: (error as Error).message });
       return errorReply(`could not resolve action id ${message.action_id} to a name: ${(error as Error).message}`);
     }
     if (action === undefined) {
       this.stats.failed++;
-      log.warn('unknown action id');
+      log.warn('unknown action id', meta);
       return errorReply(`action id ${message.action_id} is not known to the platform`);
     }
+    meta['action'] = action;
     const handler = this.deps.routes.get(destination)?.get(action);
     if (!handler) {
       this.stats.failed++;
-      log.warn('no handler for this action', { action });
+      log.warn('no handler for this action', meta);
       return errorReply(`no handler for action "${action}" on destination "${destination}"`);
     }
-    log = childLog(log, { action });
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    const context: HandlerContext = {
-      rest,
-      progress: (text) => this.progress(replyTo, correlationId, text, log),
-      log,
-      signal: controller.signal,
-      label: (type, field, id) => selectLabel(message, type, field, id),
-      correlationId,
-      orgId: this.deps.orgId,
-      destination,
-      action,
-      headers: delivery.headers,
-    };
+    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta);
     const started = performance.now();
     try {
-      const result = await this.withTimeout(Promise.resolve().then(() => handler(message, context)), controller);
+      const result = await this.withTimeout(handler(message, context), context);
       this.stats.succeeded++;
-      log.info('action succeeded', { ms: Math.round(performance.now() - started) });
+      // Per-action success is debug: at volume a line per action costs the broker CPU; the activity record is the audit trail.
+      if (log.isLevelEnabled?.('debug') ?? true) log.debug('action succeeded', { ...meta, ms: Math.round(performance.now() - started) });
       return successReply(result, action);
     } catch (error) {
       this.stats.failed++;
       const text = error instanceof Error ? error.message : String(error);
-      log.warn('action failed', { error: text, ms: Math.round(performance.now() - started) });
+      log.warn('action failed', { ...meta, error: text, ms: Math.round(performance.now() - started) });
       return errorReply(text);
     } finally {
-      this.controllers.delete(controller);
+      context.release();
     }
   }
 
-  private withTimeout<T>(work: Promise<T>, controller: AbortController): Promise<T> {
+  private withTimeout<T>(work: Promise<T> | T, context: Context): Promise<T> | T {
     const ms = this.deps.handlerTimeoutMs;
     if (ms <= 0) return work;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const error = new HandlerTimeoutError(ms);
-        controller.abort(error);
+        context.abort(error);
         reject(error);
       }, ms);
     });
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private async progress(replyTo: string, correlationId: string, text: string, log: Log): Promise<void> {
+  /** Sends an informational reply; losing one must not fail the action. */
+  async progress(replyTo: string, correlationId: string, text: string, meta: Record<string, unknown>): Promise<void> {
     try {
       await sendReply(this.deps.transport, replyTo, correlationId, progressReply(text), { confirm: false });
     } catch (error) {
-      // Progress is informational: losing one must not fail the action.
-      log.debug('progress message not sent', { error: (error as Error).message });
+      this.deps.log.debug('progress message not sent', { ...meta, error: (error as Error).message });
     }
   }
 
-  /** Sends the final reply, then acknowledges. */
+  /** Registers a handler's abort controller, so a shutdown past its deadline can abort it. */
+  track(controller: AbortController, on: boolean): void {
+    if (on) this.controllers.add(controller);
+    else this.controllers.delete(controller);
+  }
+
+  /** The dispatcher's log. */
+  get log(): Log {
+    return this.deps.log;
+  }
+
+  /**
+   * Sends the final reply, then acknowledges, on the connection that
+   * delivered the message. The broker reads one connection's frames in
+   * order, so the ACK can be written right behind the SEND without waiting
+   * for its receipt: a processor killed at any point has either delivered
+   * both, or left the message unacknowledged for redelivery. The receipt is
+   * still awaited, to catch a reply the broker refused; the message is then
+   * dead-lettered with that reason, so it is not lost.
+   */
   private async finish(delivery: InboundMessage, stored: StoredReply): Promise<void> {
+    if (!delivery.live) {
+      this.stats.deferred++;
+      this.deps.log.warn('broker connection changed before the reply was sent; it is kept and sent when the message is redelivered', { correlationId: stored.correlationId });
+      return;
+    }
+    const confirmed = sendReply(this.deps.transport, stored.replyTo, stored.correlationId, stored.reply);
+    await this.ack(delivery, stored.correlationId);
     try {
-      await sendReply(this.deps.transport, stored.replyTo, stored.correlationId, stored.reply);
+      await confirmed;
     } catch (error) {
-      if (error instanceof NotConnectedError || !delivery.live) {
-        this.stats.deferred++;
-        this.deps.log.warn('broker gone before the reply was sent; it is kept and sent when the message is redelivered', { correlationId: stored.correlationId });
+      if (error instanceof NotConnectedError) {
+        // The reply and the ACK were written in order; if the ACK did not arrive either, the broker redelivers and the stored reply is sent again.
+        this.deps.log.info('connection lost before the reply was confirmed', { correlationId: stored.correlationId });
         return;
       }
       const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
       this.deps.log.error(reason, { correlationId: stored.correlationId });
-      await this.deadLetterAndAck(delivery, reason);
-      return;
+      await this.deadLetterCopy(delivery, reason);
     }
-    await this.ack(delivery, stored.correlationId);
   }
 
   private async reject(delivery: InboundMessage, invalid: InvalidDelivery): Promise<void> {
@@ -239,16 +266,20 @@ export class Dispatcher {
   }
 
   private async deadLetterAndAck(delivery: InboundMessage, reason: string): Promise<void> {
+    // Without a dead-letter copy the message must not be acknowledged, or it would be lost.
+    if (await this.deadLetterCopy(delivery, reason)) await this.ack(delivery, delivery.headers['correlation-id']);
+  }
+
+  private async deadLetterCopy(delivery: InboundMessage, reason: string): Promise<boolean> {
     try {
       const queue = await deadLetter(this.deps.transport, delivery, reason, this.deps.deadLetterPrefix);
       this.stats.deadLettered++;
       this.deps.log.info('dead-lettered', { queue, reason });
+      return true;
     } catch (error) {
-      // Without a dead-letter copy the message must not be acknowledged, or it would be lost.
-      this.deps.log.error('dead-letter queue refused the message; leaving it unacknowledged', { error: (error as Error).message });
-      return;
+      this.deps.log.error('dead-letter queue refused the message', { error: (error as Error).message, reason, correlationId: delivery.headers['correlation-id'] });
+      return false;
     }
-    await this.ack(delivery, delivery.headers['correlation-id']);
   }
 
   private async ack(delivery: InboundMessage, correlationId: string | undefined): Promise<void> {
@@ -259,5 +290,56 @@ export class Dispatcher {
   private programmaticName(queue: string): string {
     const prefix = `actions.${this.deps.orgId}.`;
     return queue.startsWith(prefix) ? queue.slice(prefix.length) : queue;
+  }
+}
+
+/**
+ * What a handler gets besides the message. A class, as one is made per
+ * message; `progress` and `label` are bound so handlers may destructure them.
+ */
+class Context implements HandlerContext {
+  readonly orgId: number;
+  private handlerLog: Log | undefined;
+  private controller: AbortController | undefined;
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly message: ActionData,
+    readonly rest: RestClient,
+    readonly correlationId: string,
+    private readonly replyTo: string,
+    readonly destination: string,
+    readonly action: string,
+    readonly headers: Readonly<Record<string, string>>,
+    private readonly meta: Record<string, unknown>,
+  ) {
+    this.orgId = dispatcher.orgId;
+  }
+
+  readonly progress = (text: string): Promise<void> => this.dispatcher.progress(this.replyTo, this.correlationId, text, this.meta);
+
+  readonly label = (type: string, field: string, id: unknown): string | undefined => selectLabel(this.message, type, field, id);
+
+  /** Carries the invocation on every line; made only if the handler logs. */
+  get log(): Log {
+    return (this.handlerLog ??= childLog(this.dispatcher.log, this.meta));
+  }
+
+  /** Made only if the handler looks at it (or a timeout applies). */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      this.dispatcher.track(this.controller, true);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: Error): void {
+    void this.signal;
+    this.controller!.abort(reason);
+  }
+
+  release(): void {
+    if (this.controller) this.dispatcher.track(this.controller, false);
   }
 }

@@ -1,4 +1,4 @@
-import type { Transport } from '../broker/transport.js';
+import type { SendOptions, Transport } from '../broker/transport.js';
 import { MessageType, type Acknowledgement } from '../wire/acknowledgement.js';
 import { Headers } from '../wire/headers.js';
 import type { HandlerResult } from './processor.js';
@@ -23,18 +23,18 @@ export function progressReply(message: string): Acknowledgement {
 }
 
 /**
- * Sends a reply to the message's `reply-to` with its `correlation-id`.
- * Final replies are confirmed by the broker (and persistent) before the
- * request is acknowledged; progress replies are not waited for.
+ * Sends a reply, persistent, to the message's `reply-to` with its
+ * `correlation-id`. By default only the first reply to each reply queue on
+ * a connection asks for a receipt (see {@link SendOptions.confirm}).
  */
 export function sendReply(
   transport: Transport,
   replyTo: string,
   correlationId: string | undefined,
   reply: Acknowledgement,
-  options: { confirm?: boolean } = {},
+  options: { confirm?: boolean | 'first' } = {},
 ): Promise<void> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (correlationId) headers[Headers.correlationId] = correlationId;
-  return transport.send(replyTo, JSON.stringify(reply), { headers, persistent: true, confirm: options.confirm ?? true, text: true });
+  return transport.send(replyTo, JSON.stringify(reply), { headers, persistent: true, confirm: options.confirm ?? 'first', text: true });
 }

@@ -1,0 +1,73 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
+import type { Runtime } from '../../lib/runtime/runtime.js';
+import { PACKAGE_ROOT } from '../../lib/cli/dev-state.js';
+
+/** Runs the CLI as a user would; resolves to its exit code and output. */
+function cafkit(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), ...args], { env: { ...process.env, CAFKIT_CONFIG: '', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout + stderr });
+    });
+  });
+}
+
+describe('the cafkit command line', () => {
+  let platform: Platform;
+  let runtime: Runtime | undefined;
+
+  before(async () => {
+    platform = await startPlatform();
+  });
+  after(async () => {
+    await runtime?.stop(5000);
+    await platform?.stop();
+  });
+
+  test('selftest passes against a good platform: REST login, TLS connect, subscribe permission', async () => {
+    const { code, out } = await cafkit(['selftest'], platform.env);
+    assert.equal(code, 0, out);
+    assert.match(out, /ok +REST login/);
+    assert.match(out, /ok +broker TLS connect/);
+    assert.match(out, /ok +subscribe queue actions\.201\.incident_ops: allowed/);
+  });
+
+  test('selftest fails, naming the reason, when the broker certificate is not trusted', async () => {
+    const { code, out } = await cafkit(['selftest', '--timeout', '5000'], { ...platform.env, CAFKIT_BROKER_CA: path.join(platform.broker.certsDir, 'rogue-ca.pem') });
+    assert.equal(code, 1, out);
+    assert.match(out, /FAIL broker TLS connect: .*(self[- ]signed|unable to)/i);
+  });
+
+  test('selftest fails when the broker refuses the login', async () => {
+    const { code, out } = await cafkit(['selftest', '--timeout', '5000'], { ...platform.env, CAFKIT_BROKER_PASSWORD: 'wrong-password-123' });
+    assert.equal(code, 1, out);
+    assert.match(out, /FAIL broker TLS connect/);
+    assert.doesNotMatch(out, /wrong-password-123/);
+  });
+
+  test('selftest names a destination the processor user may not read', async () => {
+    const { code, out } = await cafkit(['selftest', '--timeout', '5000'], { ...platform.env, CAFKIT_ORG_ID: '999' });
+    assert.equal(code, 1, out);
+    assert.match(out, /FAIL subscribe queue actions\.999\.incident_ops: .*not authorized/i);
+  });
+
+  test('run exits 2 and names the key when the config is bad', async () => {
+    const { code, out } = await cafkit(['run'], { ...platform.env, CAFKIT_BROKER_URL: 'http://broker:61612' });
+    assert.equal(code, 2, out);
+    assert.match(out, /broker\.url: must look like stomp\+ssl:\/\/host:port/);
+  });
+
+  test('trigger invokes an action through the emulator and prints its Action Status', async () => {
+    runtime = await startRuntime(processorConfig(platform));
+    const { code, out } = await cafkit(['trigger', 'incident_ops', 'Echo', '--incident', '2095', '--prop', 'note_text=from the cli'], {
+      CAFKIT_EMULATOR_URL: platform.emulator.url,
+      CAFKIT_REST_CA: platform.broker.ca,
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /Echo on incident 2095 .*COMPLETED/);
+    assert.match(out, /"note_text":"from the cli"/);
+  });
+});
