@@ -69,6 +69,11 @@ export class Auth {
     return session;
   }
 
+  /** Ends every session, as the platform does when they time out; clients must log in again. */
+  expireSessions(): void {
+    this.sessions.clear();
+  }
+
   /** Ends the request's session; 401 when it has none. */
   logout(req: IncomingMessage): void {
     const principal = this.authenticate(req);

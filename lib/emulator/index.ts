@@ -92,6 +92,8 @@ export interface EmulatorHandle {
   setFaults(f: FaultConfig): void;
   /** Back to the seed data, no faults, an empty request log (invocations are kept). */
   reset(): void;
+  /** Ends every login session (a session time-out): the next session request answers 401. */
+  expireSessions(): void;
   /** Closes the server (dropping open connections) and the broker connection. */
   close(): Promise<void>;
 }
@@ -151,6 +153,7 @@ export async function startEmulator(o: EmulatorOptions = {}): Promise<EmulatorHa
     unmatched: () => invocations.unmatched(),
     requests: (since) => requests.list(since),
     setFaults: (f) => faults.set(f),
+    expireSessions: () => auth.expireSessions(),
     reset: () => {
       store.reset();
       faults.set({});

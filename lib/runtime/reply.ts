@@ -34,7 +34,7 @@ export function sendReply(
   reply: Acknowledgement,
   options: { confirm?: boolean | 'first' } = {},
 ): Promise<void> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (correlationId) headers[Headers.correlationId] = correlationId;
+  // Only what the platform reads: every extra header is escaped and serialised per reply.
+  const headers: Record<string, string> = correlationId ? { [Headers.correlationId]: correlationId } : {};
   return transport.send(replyTo, JSON.stringify(reply), { headers, persistent: true, confirm: options.confirm ?? 'first', text: true });
 }

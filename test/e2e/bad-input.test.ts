@@ -61,6 +61,19 @@ describe('bad input is answered, dead-lettered with the reason, and the processo
     assert.equal(replies.messages.filter((m) => m.headers['correlation-id'] === 'no-reply-to').length, 0);
   });
 
+  test('a redelivered invocation that already completed gets its stored reply and does not run again', async () => {
+    const body = JSON.stringify({ action_id: platform.emulator.store.action('Add Note').id, incident: { id: 2096 }, properties: { note_text: 'only-once' }, type_info: {} });
+    const headers = { 'reply-to': replyTo, 'correlation-id': 'dup-1', Co3ContextToken: 'tok' };
+    await platformLink.send(queue, body, { headers });
+    await replies.waitFor((m) => m.headers['correlation-id'] === 'dup-1', 'the first reply');
+    await platformLink.send(queue, body, { headers });
+    await eventually(() => (replies.messages.filter((m) => m.headers['correlation-id'] === 'dup-1').length === 2 ? true : undefined), 'the second reply');
+    const [first, second] = replies.messages.filter((m) => m.headers['correlation-id'] === 'dup-1');
+    assert.equal(second!.body, first!.body);
+    assert.equal(platform.emulator.store.notes(2096).filter((n) => JSON.stringify(n).includes('only-once')).length, 1);
+    assert.equal(runtime!.dispatcher.stats.replayed, 1);
+  });
+
   test('the processor still serves actions afterwards, and nothing is left unacknowledged', async () => {
     const inv = await platform.emulator.trigger({ destination: 'incident_ops', action: 'Echo', incident: 2095, properties: {} });
     const done = await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' });

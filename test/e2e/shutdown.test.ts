@@ -16,7 +16,7 @@ describe('SIGTERM with actions in flight', () => {
   });
 
   test('in-flight actions finish, the process exits 0, and the rest run on the next start, once each', async () => {
-    const env = { ...platform.env, CAFKIT_PROCESSORS: FIXTURES, CAFKIT_CONCURRENCY: '4', SLOW_NOTE_MS: '1500' };
+    const env = { ...platform.env, CAFKIT_PROCESSORS: FIXTURES, CAFKIT_CONCURRENCY: '4', SLOW_NOTE_MS: '1500', CAFKIT_LOG_LEVEL: 'debug' };
     const first = spawnProcessor(env);
     processes.push(first);
     await first.waitForOutput(/processing/);
@@ -46,6 +46,10 @@ describe('SIGTERM with actions in flight', () => {
       assert.equal(done.status, 'completed');
     }
     assert.equal(await second.stop('SIGTERM'), 0);
+    for (const secret of [platform.env.CAFKIT_BROKER_PASSWORD, platform.env.CAFKIT_API_KEY_SECRET, ...platform.emulator.requests().map((r) => r.contextToken)]) {
+      if (!secret) continue;
+      assert.ok(!first.output().includes(secret) && !second.output().includes(secret), 'a secret or context token reached the processor log');
+    }
     const notes = platform.emulator.store.notes(2096).map((n) => JSON.stringify(n));
     for (let i = 0; i < 10; i++) assert.equal(notes.filter((n) => n.includes(`"drain-${i}"`)).length, 1, `drain-${i} ran once`);
   });
