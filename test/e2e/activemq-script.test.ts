@@ -224,17 +224,7 @@ describe('scripts/activemq private broker', () => {
     const br = b();
     const socket = connect({ host: br.host, port: br.sslPort, ca: readFileSync(br.ca), servername: 'localhost' });
     try {
-      await new Promise<void>((resolvePromise, reject) => {
-        const timer = setTimeout(() => reject(new Error('TLS handshake timed out')), DEADLINE_MS);
-        socket.once('secureConnect', () => {
-          clearTimeout(timer);
-          resolvePromise();
-        });
-        socket.once('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-      });
+      await handshake(socket);
       assert.equal(socket.authorized, true, String(socket.authorizationError));
       assert.equal(socket.getPeerCertificate().subject.CN, 'localhost');
     } finally {
@@ -252,17 +242,7 @@ describe('scripts/activemq private broker', () => {
       rejectUnauthorized: false,
     });
     try {
-      await new Promise<void>((resolvePromise, reject) => {
-        const timer = setTimeout(() => reject(new Error('TLS handshake timed out')), DEADLINE_MS);
-        socket.once('secureConnect', () => {
-          clearTimeout(timer);
-          resolvePromise();
-        });
-        socket.once('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-      });
+      await handshake(socket);
       assert.equal(socket.authorized, false);
     } finally {
       socket.destroy();
@@ -374,3 +354,18 @@ describe('scripts/activemq private broker', () => {
     assert.equal(br.pid(), undefined);
   });
 });
+
+/** Resolves when the TLS handshake completes, rejects on a socket error or after the deadline. */
+function handshake(socket: TLSSocket): Promise<void> {
+  return new Promise<void>((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error('TLS handshake timed out')), DEADLINE_MS);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolvePromise();
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}

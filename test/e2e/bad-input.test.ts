@@ -1,14 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { eventually, startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
+import { eventually, startStack, type Platform, type Stack } from '../support/stack.js';
 import { collect } from '../support/collector.js';
 import { StompTransport } from '../../lib/broker/stomp-tls.js';
-import type { Runtime } from '../../lib/runtime/runtime.js';
 
 describe('bad input is answered, dead-lettered with the reason, and the processor keeps serving', () => {
+  let stack: Stack;
   let platform: Platform;
-  let runtime: Runtime | undefined;
   let platformLink: StompTransport;
   let replies: ReturnType<typeof collect>;
   let dlq: ReturnType<typeof collect>;
@@ -16,8 +15,8 @@ describe('bad input is answered, dead-lettered with the reason, and the processo
   const replyTo = '/queue/acks.201.badinput';
 
   before(async () => {
-    platform = await startPlatform();
-    runtime = await startRuntime(processorConfig(platform, (c) => (c.runtime.max_body_bytes = 4096)));
+    stack = await startStack((c) => (c.runtime.max_body_bytes = 4096));
+    platform = stack.platform;
     const b = platform.broker;
     platformLink = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
     await platformLink.connect();
@@ -28,8 +27,7 @@ describe('bad input is answered, dead-lettered with the reason, and the processo
 
   after(async () => {
     await platformLink?.close();
-    await runtime?.stop(5000);
-    await platform?.stop();
+    await stack?.stop();
   });
 
   const cases = [
@@ -71,15 +69,15 @@ describe('bad input is answered, dead-lettered with the reason, and the processo
     const [first, second] = replies.messages.filter((m) => m.headers['correlation-id'] === 'dup-1');
     assert.equal(second!.body, first!.body);
     assert.equal(platform.emulator.store.notes(2096).filter((n) => JSON.stringify(n).includes('only-once')).length, 1);
-    assert.equal(runtime!.dispatcher.stats.replayed, 1);
+    assert.equal(stack.runtime.dispatcher.stats.replayed, 1);
   });
 
   test('the processor still serves actions afterwards, and nothing is left unacknowledged', async () => {
     const inv = await platform.emulator.trigger({ destination: 'incident_ops', action: 'Echo', incident: 2095, properties: {} });
     const done = await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' });
     assert.equal(done.status, 'completed');
-    assert.equal(runtime!.dispatcher.stats.deadLettered, 4);
+    assert.equal(stack.runtime.dispatcher.stats.deadLettered, 4);
     // The reply reaches the emulator just before the ack is sent: wait for the ack.
-    await eventually(() => runtime!.dispatcher.inFlight === 0 || undefined, 'the last message to be acknowledged', 10_000);
+    await eventually(() => stack.runtime.dispatcher.inFlight === 0 || undefined, 'the last message to be acknowledged', 10_000);
   });
 });

@@ -1,19 +1,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
-import type { Runtime } from '../../lib/runtime/runtime.js';
+import { startStack, type Platform, type Stack } from '../support/stack.js';
 
 describe('the broker goes away mid-stream and comes back', () => {
+  let stack: Stack;
   let platform: Platform;
-  let runtime: Runtime | undefined;
 
   before(async () => {
-    platform = await startPlatform();
-    runtime = await startRuntime(processorConfig(platform));
+    stack = await startStack();
+    platform = stack.platform;
   });
   after(async () => {
-    await runtime?.stop(5000);
-    await platform?.stop();
+    await stack?.stop();
   });
 
   /** Triggers once the emulator's own broker link is back, within a deadline. */
@@ -35,7 +33,7 @@ describe('the broker goes away mid-stream and comes back', () => {
     const invocations = [];
     for (let i = 0; i < 20; i++) invocations.push(await trigger(`restart-${i}`));
     const states: string[] = [];
-    runtime!.transport.onState((s) => states.push(s));
+    stack.runtime.transport.onState((s) => states.push(s));
     await platform.broker.stop();
     await platform.broker.start();
     for (let i = 20; i < 30; i++) invocations.push(await trigger(`restart-${i}`));

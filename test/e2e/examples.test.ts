@@ -1,20 +1,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
-import type { Runtime } from '../../lib/runtime/runtime.js';
+import { startStack, type Platform, type Stack } from '../support/stack.js';
 
 describe('example processors over ActiveMQ STOMP/TLS and the emulator', () => {
+  let stack: Stack;
   let platform: Platform;
-  let runtime: Runtime | undefined;
 
   before(async () => {
-    platform = await startPlatform();
-    runtime = await startRuntime(processorConfig(platform));
+    stack = await startStack();
+    platform = stack.platform;
   });
 
   after(async () => {
-    await runtime?.stop(5000);
-    await platform?.stop();
+    await stack?.stop();
   });
 
   test('Echo replies with the request correlation-id and the action fields as results', async () => {

@@ -87,6 +87,32 @@ export async function startRuntime(config: Config, processors: ProcessorDefiniti
   return runtime;
 }
 
+/** A platform with an in-process runtime of the example processors. */
+export interface Stack {
+  platform: Platform;
+  runtime: Runtime;
+  stop(): Promise<void>;
+}
+
+/** Starts a platform and a runtime on it; `stop()` stops both, runtime first. */
+export async function startStack(overrides?: (config: Config) => void): Promise<Stack> {
+  const platform = await startPlatform();
+  try {
+    const runtime = await startRuntime(processorConfig(platform, overrides));
+    return {
+      platform,
+      runtime,
+      async stop() {
+        await runtime.stop(5000);
+        await platform.stop();
+      },
+    };
+  } catch (error) {
+    await platform.stop();
+    throw error;
+  }
+}
+
 /** A `cafkit run` child process, stopped by its own pid. */
 export interface ProcessorProcess {
   child: ChildProcess;
