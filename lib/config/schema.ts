@@ -102,6 +102,8 @@ export const ConfigSchema = z.strictObject({
   log: LogConfigSchema.default(LogConfigSchema.parse({})),
   /** Folder of processors to load; the bundled examples when absent. */
   processors: z.string().min(1).optional(),
+  /** Each processor's own settings, by processor name, validated by the processor's schema. */
+  settings: z.record(z.string(), z.unknown()).default({}),
 });
 
 /** A validated configuration. */

@@ -12,8 +12,16 @@ import type { Limiter } from './limiter.js';
 import type { Handler, HandlerContext } from './processor.js';
 import { errorReply, progressReply, sendReply, successReply } from './reply.js';
 
-/** Handlers by destination programmatic name, then action name. */
-export type Routes = Map<string, Map<string, Handler>>;
+/** Where an action goes: its handler and its processor's settings. */
+export interface Route {
+  handler: Handler<any>;
+  settings: unknown;
+  /** Why the processor cannot run (its settings are missing); answered as an error. */
+  problem?: string;
+}
+
+/** Routes by destination programmatic name, then action name. */
+export type Routes = Map<string, Map<string, Route>>;
 
 /** What the dispatcher needs; built by the runtime. */
 export interface DispatcherDeps {
@@ -164,16 +172,21 @@ export class Dispatcher {
       return errorReply(`action id ${message.action_id} is not known to the platform`);
     }
     meta['action'] = action;
-    const handler = this.deps.routes.get(destination)?.get(action);
-    if (!handler) {
+    const route = this.deps.routes.get(destination)?.get(action);
+    if (!route) {
       this.stats.failed++;
       log.warn('no handler for this action', meta);
       return errorReply(`no handler for action "${action}" on destination "${destination}"`);
     }
-    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta);
+    if (route.problem) {
+      this.stats.failed++;
+      log.warn('processor not configured', { ...meta, problem: route.problem });
+      return errorReply(route.problem);
+    }
+    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta, route.settings);
     const started = performance.now();
     try {
-      const result = await this.withTimeout(handler(message, context), context);
+      const result = await this.withTimeout(route.handler(message, context), context);
       this.stats.succeeded++;
       // Per-action success is debug: at volume a line per action costs the broker CPU; the activity record is the audit trail.
       if (log.isLevelEnabled?.('debug') ?? true) log.debug('action succeeded', { ...meta, ms: Math.round(performance.now() - started) });
@@ -312,6 +325,7 @@ class Context implements HandlerContext {
     readonly action: string,
     readonly headers: Readonly<Record<string, string>>,
     private readonly meta: Record<string, unknown>,
+    readonly settings: unknown,
   ) {
     this.orgId = dispatcher.orgId;
   }

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { ActionData } from '../wire/action-data.js';
 import type { RestClient } from '../rest/client.js';
 import type { Log } from '../log/log.js';
@@ -5,8 +6,10 @@ import type { Log } from '../log/log.js';
 /** What a handler may return: nothing, a message, or a message with results. */
 export type HandlerResult = void | undefined | string | { message?: string; results?: unknown };
 
-/** What a handler gets besides the message. */
-export interface HandlerContext {
+/** What a handler gets besides the message. `S` is the processor's settings type. */
+export interface HandlerContext<S = unknown> {
+  /** This processor's settings (`settings.<name>` in the config file), validated by its schema. */
+  settings: S;
   /** REST client that already sends this message's `X-Co3ContextToken`. */
   rest: RestClient;
   /** Sends an informational reply (`complete: false`), shown in the Action Status list. */
@@ -28,17 +31,22 @@ export interface HandlerContext {
 }
 
 /** An action handler. */
-export type Handler = (message: ActionData, context: HandlerContext) => Promise<HandlerResult> | HandlerResult;
+export type Handler<S = unknown> = (message: ActionData, context: HandlerContext<S>) => Promise<HandlerResult> | HandlerResult;
 
 /** A destination a processor listens on: a programmatic name, or a topic. */
 export type DestinationRef = string | { name: string; kind: 'queue' | 'topic' };
 
-/** A processor: its destination(s) and a handler per action name. */
-export interface ProcessorDefinition {
-  /** A name for logs; defaults to the file name. */
+/** A processor: its destination(s), its settings schema, and a handler per action name. */
+export interface ProcessorDefinition<S = unknown> {
+  /** Names the processor in logs and its settings section; defaults to the file name. */
   name?: string;
   destination: DestinationRef | DestinationRef[];
-  actions: Record<string, Handler>;
+  /**
+   * A zod schema for the processor's settings, read from `settings.<name>`
+   * in the config file (with `${ENV}` substitution for secrets).
+   */
+  settings?: z.ZodType<S>;
+  actions: Record<string, Handler<S>>;
 }
 
 /**
@@ -47,12 +55,13 @@ export interface ProcessorDefinition {
  * @example
  * export default defineProcessor({
  *   destination: 'incident_ops',
+ *   settings: z.object({ url: z.string().url() }),
  *   actions: {
- *     Echo: (message) => ({ message: 'Echoed', results: message.properties }),
+ *     Echo: (message, ctx) => ({ message: `Echoed to ${ctx.settings.url}`, results: message.properties }),
  *   },
  * });
  */
-export function defineProcessor(definition: ProcessorDefinition): ProcessorDefinition {
+export function defineProcessor<S = Record<string, unknown>>(definition: ProcessorDefinition<S>): ProcessorDefinition<S> {
   return definition;
 }
 

@@ -1,5 +1,6 @@
 import type { Routes } from './dispatcher.js';
 import { normaliseDestination, type ProcessorDefinition } from './processor.js';
+import { resolveSettings } from './settings.js';
 import { PROGRAMMATIC_NAME } from '../wire/headers.js';
 
 /** A destination to subscribe to, by programmatic name. */
@@ -13,12 +14,15 @@ export interface RouteDestination {
  * action on the same destination, or a bad programmatic name, is an error
  * naming both places.
  */
-export function buildRoutes(processors: ProcessorDefinition[]): { routes: Routes; destinations: RouteDestination[] } {
+export function buildRoutes(processors: ProcessorDefinition<any>[], settings: Record<string, unknown> = {}): { routes: Routes; destinations: RouteDestination[]; problems: string[] } {
   const routes: Routes = new Map();
   const owners = new Map<string, string>();
   const destinations = new Map<string, RouteDestination>();
+  const problems: string[] = [];
   for (const [index, processor] of processors.entries()) {
     const owner = processor.name ?? `processor #${index + 1}`;
+    const resolved = resolveSettings(processor, owner, settings[owner]);
+    if (resolved.problem) problems.push(resolved.problem);
     const refs = Array.isArray(processor.destination) ? processor.destination : [processor.destination];
     if (refs.length === 0) throw new Error(`${owner}: declares no destination`);
     for (const ref of refs) {
@@ -37,9 +41,9 @@ export function buildRoutes(processors: ProcessorDefinition[]): { routes: Routes
         const previous = owners.get(id);
         if (previous) throw new Error(`action "${action}" on destination "${destination.name}" has two handlers: ${previous} and ${owner}`);
         owners.set(id, owner);
-        table.set(action, handler);
+        table.set(action, { handler, settings: resolved.settings, problem: resolved.problem });
       }
     }
   }
-  return { routes, destinations: [...destinations.values()] };
+  return { routes, destinations: [...destinations.values()], problems };
 }

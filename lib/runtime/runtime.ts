@@ -39,11 +39,12 @@ export class Runtime {
     private readonly config: Config,
     readonly transport: Transport,
     readonly rest: RestClient,
-    processors: ProcessorDefinition[],
+    processors: ProcessorDefinition<any>[],
     private readonly log: Log,
     completed: CompletedReplies,
   ) {
-    const { routes, destinations } = buildRoutes(processors);
+    const { routes, destinations, problems } = buildRoutes(processors, config.settings);
+    for (const problem of problems) log.warn(`${problem}; its actions will answer with this error`);
     this.destinations = destinations;
     this.dispatcher = new Dispatcher({
       transport,
@@ -94,7 +95,7 @@ export class Runtime {
 }
 
 /** Builds the transport and REST client from the config and returns a runtime. */
-export function createRuntime(config: Config, processors: ProcessorDefinition[], parts: RuntimeParts = {}): Runtime {
+export function createRuntime(config: Config, processors: ProcessorDefinition<any>[], parts: RuntimeParts = {}): Runtime {
   const log = parts.log ?? silentLog;
   for (const secret of [config.broker.password, config.rest.password, config.rest.api_key_secret, config.broker.passphrase, config.rest.passphrase]) registerSecret(secret);
   const transport = parts.transport ?? createTransport(config, log);
