@@ -5,6 +5,8 @@ import { selftest } from './selftest.js';
 import { startDevEmulator } from './emulator-command.js';
 import { formatInvocations, triggerAction } from './trigger-command.js';
 import { demo } from './demo.js';
+import { scaffoldProcessor } from '../scaffold/scaffold.js';
+import { PACKAGE_ROOT } from './dev-state.js';
 
 function integer(value: string): number {
   const n = Number(value);
@@ -64,6 +66,17 @@ program
     const invocation = await triggerAction({ destination, action, incident: opts.incident, props: opts.prop, waitMs: opts.wait });
     process.stdout.write(formatInvocations([invocation]) + '\n');
     process.exit(invocation.status === 'completed' || opts.wait === 0 ? 0 : 1);
+  });
+
+program
+  .command('new')
+  .description('scaffold a processor: its handler, its definitions for `cafkit install`, and a test that passes')
+  .argument('<name>', 'processor name: lower-case letters, digits and dashes (e.g. ticket-sync)')
+  .option('--dir <folder>', 'processors folder', 'processors')
+  .option('--definitions <folder>', 'definitions folder', 'destinations')
+  .action((name: string, opts: { dir: string; definitions: string }) => {
+    const files = scaffoldProcessor(name, { processorsDir: opts.dir, definitionsDir: opts.definitions, packageRoot: PACKAGE_ROOT });
+    process.stdout.write(`created:\n${files.map((f) => `  ${f}`).join('\n')}\nnext: run its test with  node --import tsx --test ${files[1]}\n`);
   });
 
 program

@@ -29,6 +29,8 @@ export interface RequestOptions {
   /** Retry on network errors and 5xx even though the method is not idempotent. */
   idempotent?: boolean;
   signal?: AbortSignal;
+  /** Answer the body as bytes instead of parsed JSON. */
+  raw?: boolean;
 }
 
 interface Shared {
@@ -130,12 +132,23 @@ export class RestClient {
     }
   }
 
+  /**
+   * Reads raw bytes (an attachment's or artifact's contents), with the same
+   * authentication, context token and retries as {@link get}.
+   *
+   * @example
+   * const bytes = await rest.getBytes(`/incidents/2095/artifacts/7/contents`);
+   */
+  getBytes(path: string, options?: RequestOptions): Promise<Buffer> {
+    return this.request<Buffer>('GET', path, undefined, { ...options, raw: true });
+  }
+
   /** Makes one call, with retries where they are safe. */
   async request<T = unknown>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const fullPath = this.resolvePath(path);
     const idempotent = options.idempotent ?? IDEMPOTENT.has(method);
     const base = this.options.retryBaseMs ?? 200;
-    return pRetry(() => this.once<T>(method, fullPath, body, options.signal, idempotent), {
+    return pRetry(() => this.once<T>(method, fullPath, body, options.signal, idempotent, false, options.raw), {
       retries: this.options.retries ?? 4,
       minTimeout: base,
       maxTimeout: base * 20,
@@ -148,8 +161,8 @@ export class RestClient {
     });
   }
 
-  private async once<T>(method: string, path: string, body: unknown, signal: AbortSignal | undefined, idempotent: boolean, relogged = false): Promise<T> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+  private async once<T>(method: string, path: string, body: unknown, signal: AbortSignal | undefined, idempotent: boolean, relogged = false, raw = false): Promise<T> {
+    const headers: Record<string, string> = { Accept: raw ? '*/*' : 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (this.contextToken) headers['X-Co3ContextToken'] = this.contextToken;
     await this.authenticate(headers);
@@ -169,12 +182,14 @@ export class RestClient {
       if (!idempotent && !NOT_SENT.has(err.code ?? '')) throw new AbortError(wrapped);
       throw wrapped;
     }
-    const text = await response.text();
     if (response.status === 401 && this.options.login && !relogged) {
       // The session expired: log in again once.
+      await response.arrayBuffer();
       this.shared.session = undefined;
-      return this.once<T>(method, path, body, signal, idempotent, true);
+      return this.once<T>(method, path, body, signal, idempotent, true, raw);
     }
+    if (raw && response.ok) return Buffer.from(await response.arrayBuffer()) as T;
+    const text = await response.text();
     if (!response.ok) {
       const error = new RestError(method, path, response.status, platformMessage(text));
       if (response.status >= 500 && idempotent) throw error;
