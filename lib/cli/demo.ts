@@ -5,6 +5,9 @@ import { once } from 'node:events';
 import { startDevEmulator } from './emulator-command.js';
 import { formatInvocations, type InvocationView } from './trigger-command.js';
 import { devPaths, PACKAGE_ROOT, readEnvFile } from './dev-state.js';
+import { applyPlan, loadDefinitions, planInstall, renderPlan, renderResult } from '../install/index.js';
+import { RestClient } from '../rest/client.js';
+import { readFileSync } from 'node:fs';
 
 const run = promisify(execFile);
 
@@ -34,6 +37,18 @@ export async function demo(options: { keep: boolean }): Promise<void> {
     const { emulator, apiKey } = await startDevEmulator({ host: '127.0.0.1', port: 0, org: Number(broker['CAFKIT_ORG_ID'] ?? 201), tls: true, broker: true });
     started.push(() => emulator.close());
     process.stdout.write(`emulator at ${emulator.url} (API key ${apiKey.id}; secret in ${paths.emulatorEnv})\n`);
+
+    say('install: the destinations, action fields and actions in destinations/ (what `cafkit install` does)');
+    const rest = new RestClient({ url: emulator.url, orgId: Number(broker['CAFKIT_ORG_ID'] ?? 201), apiKey, tls: { ca: readFileSync(paths.ca, 'utf8') } });
+    try {
+      const plan = await planInstall(rest, loadDefinitions());
+      process.stdout.write(renderPlan(plan) + '\n');
+      const result = await applyPlan(rest, plan);
+      process.stdout.write(renderResult(result) + '\n');
+      if (result.failed) throw new Error('install failed; see above');
+    } finally {
+      rest.close();
+    }
 
     say('processor: `cafkit run` configured by CAFKIT_* environment variables only');
     processor = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {

@@ -30,8 +30,9 @@ program
   .description('check REST login, broker TLS connection and permission on every destination')
   .option('-c, --config <file>', 'YAML config file')
   .option('--timeout <ms>', 'how long each check may take', integer, 20_000)
-  .action(async (opts: { config?: string; timeout: number }) => {
-    const checks = await selftest({ config: opts.config, timeoutMs: opts.timeout });
+  .option('--definitions <folder>', 'definitions folder to check the platform against (default: the bundled destinations/)')
+  .action(async (opts: { config?: string; timeout: number; definitions?: string }) => {
+    const checks = await selftest({ config: opts.config, timeoutMs: opts.timeout, definitions: opts.definitions });
     for (const check of checks) process.stdout.write(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}\n`);
     const failed = checks.filter((c) => !c.ok).length;
     process.stdout.write(failed ? `${failed} check(s) failed\n` : 'all checks passed\n');
@@ -60,10 +61,15 @@ program
   .argument('<destination>', 'message destination programmatic name')
   .argument('<action>', 'action name (or id)')
   .option('--incident <id>', 'incident to run it on', integer)
+  .option('--artifact <id>', 'run it on this artifact (of the incident)', integer)
+  .option('--note <id>', 'run it on this note', integer)
+  .option('--task <id>', 'run it on this task', integer)
   .option('--prop <key=value>', 'action field value (repeatable; select fields take a label)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--wait <ms>', 'how long to wait for completion (0: do not wait)', integer, 30_000)
-  .action(async (destination: string, action: string, opts: { incident?: number; prop: string[]; wait: number }) => {
-    const invocation = await triggerAction({ destination, action, incident: opts.incident, props: opts.prop, waitMs: opts.wait });
+  .action(async (destination: string, action: string, opts: { incident?: number; artifact?: number; note?: number; task?: number; prop: string[]; wait: number }) => {
+    const objects = (['artifact', 'note', 'task'] as const).filter((type) => opts[type] !== undefined).map((type) => ({ type, id: opts[type]! }));
+    if (objects.length > 1) throw new InvalidArgumentError('give at most one of --artifact, --note, --task');
+    const invocation = await triggerAction({ destination, action, incident: opts.incident, object: objects[0], props: opts.prop, waitMs: opts.wait });
     process.stdout.write(formatInvocations([invocation]) + '\n');
     process.exit(invocation.status === 'completed' || opts.wait === 0 ? 0 : 1);
   });
@@ -77,6 +83,18 @@ program
   .action((name: string, opts: { dir: string; definitions: string }) => {
     const files = scaffoldProcessor(name, { processorsDir: opts.dir, definitionsDir: opts.definitions, packageRoot: PACKAGE_ROOT });
     process.stdout.write(`created:\n${files.map((f) => `  ${f}`).join('\n')}\nnext: run its test with  node --import tsx --test ${files[1]}\n`);
+  });
+
+program
+  .command('install')
+  .description('create or update the message destinations, action fields and actions declared in destinations/*.yaml')
+  .option('--dir <folder>', 'folder of definition files (default: the package\'s destinations/)')
+  .option('--dry-run', 'show the plan, change nothing')
+  .option('--yes', 'apply without asking')
+  .option('-c, --config <file>', 'YAML config file (only org_id and rest are read; CAFKIT_* variables override it)')
+  .action(async (opts: { dir?: string; dryRun?: boolean; yes?: boolean; config?: string }) => {
+    const { installCommand } = await import('./install-command.js');
+    process.exit(await installCommand(opts));
   });
 
 program

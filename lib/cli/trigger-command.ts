@@ -29,7 +29,10 @@ export function emulatorEndpoint(env: NodeJS.ProcessEnv = process.env): { url: s
  * and waits for it to complete. `props` are `key=value`; select fields take
  * a label or an id.
  */
-export async function triggerAction(options: { destination: string; action: string; incident?: number; props?: string[]; waitMs: number }, env: NodeJS.ProcessEnv = process.env): Promise<InvocationView> {
+export async function triggerAction(
+  options: { destination: string; action: string; incident?: number; object?: { type: 'artifact' | 'note' | 'task'; id: number }; props?: string[]; waitMs: number },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<InvocationView> {
   const { url, agent } = emulatorEndpoint(env);
   const properties: Record<string, string> = {};
   for (const prop of options.props ?? []) {
@@ -41,7 +44,7 @@ export async function triggerAction(options: { destination: string; action: stri
     method: 'POST',
     agent,
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ destination: options.destination, action: options.action, incident: options.incident, properties }),
+    body: JSON.stringify({ destination: options.destination, action: options.action, incident: options.incident, properties, objectType: options.object?.type, objectId: options.object?.id }),
   });
   const created = (await response.json()) as InvocationView & { message?: string };
   if (!response.ok) throw new Error(`trigger refused: ${created.message ?? response.status}`);

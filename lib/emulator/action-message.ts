@@ -27,8 +27,10 @@ export type WireFieldInfo = {
 
 /**
  * Builds the body of an action message (the platform's ActionDataDTO) the way
- * the platform does: the incident in full, the invoked object, the action
- * field values as ids, and `type_info` so processors can turn ids into labels.
+ * the platform does: the incident in full, the invoked object (a note,
+ * artifact or task in full), the action field values as ids, and `type_info`
+ * (incident, actioninvocation and the object's type) so processors can turn
+ * ids into labels, e.g. an artifact's `type` into "IP Address".
  * The result is checked against {@link ActionDataSchema}, so the emulator can
  * never send a message cafkit's own reader would refuse.
  *
@@ -55,9 +57,10 @@ export function buildActionData(store: EmulatorStore, input: ActionMessageInput)
     properties,
     user: { id: user.id, email: user.email, fname: user.fname, lname: user.lname },
   };
-  if (objectType === 'note') body.note = { ...store.note(incident.id, objectId) };
-  // The emulator stores no tasks, artifacts, milestones or attachments: the
-  // object is described by its id (and its incident) only.
+  // Notes, artifacts and tasks are sent in full, as stored; milestones and
+  // attachments are not stored, so they are described by their id (and incident).
+  const stored = store.objectOf(objectType, objectId, incident.id);
+  if (stored) body[objectType] = stored.object as { id: number };
   else if (objectType !== 'incident') body[objectType] = { id: objectId, inc_id: incident.id };
 
   ActionDataSchema.parse(body);

@@ -69,6 +69,16 @@ export class Auth {
     return session;
   }
 
+  /** True when `email` is a configured login (such a user exists on the platform even before logging in). */
+  knowsLogin(email: string): boolean {
+    return this.users.some((u) => u.email.toLowerCase() === email.toLowerCase());
+  }
+
+  /** True when `keyId` is a configured API key. */
+  hasApiKey(keyId: string): boolean {
+    return this.apiKeys.some((k) => k.id === keyId);
+  }
+
   /** Ends every session, as the platform does when they time out; clients must log in again. */
   expireSessions(): void {
     this.sessions.clear();

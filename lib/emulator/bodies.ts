@@ -94,9 +94,14 @@ export const FieldCreateSchema = z
 /** A new field. */
 export type FieldCreate = z.infer<typeof FieldCreateSchema>;
 
-/** `PUT /rest/orgs/{org}/types/{type}/fields/{id}`: what is absent is kept. */
+/**
+ * `PUT /rest/orgs/{org}/types/{type}/fields/{id}`: what is absent is kept.
+ * `vers`, when sent, must be the stored one (else 409); `input_type` cannot
+ * change once the field exists.
+ */
 export const FieldUpdateSchema = z.looseObject({
   id: z.number().int().optional(),
+  vers: z.number().int().optional(),
   name: fieldName.optional(),
   text: z.string().optional(),
   input_type: z.enum(INPUT_TYPES, { error: `must be one of ${INPUT_TYPES.join(', ')}` }).optional(),
@@ -125,6 +130,23 @@ export const DestinationCreateSchema = z
 /** A new message destination. */
 export type DestinationCreate = z.infer<typeof DestinationCreateSchema>;
 
+/**
+ * `PUT /rest/orgs/{org}/message_destinations/{id}`: what is absent is kept.
+ * The programmatic name cannot change (processors connect with it).
+ */
+export const DestinationUpdateSchema = z.looseObject({
+  id: z.number().int().optional(),
+  vers: z.number().int().optional(),
+  name: z.string().min(1).optional(),
+  programmatic_name: programmaticName.optional(),
+  destination_type: z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (queue) or 1 (topic)' }).optional(),
+  expect_ack: z.boolean().optional(),
+  users: z.array(z.string()).optional(),
+  api_keys: z.array(z.string()).optional(),
+});
+/** A message destination update. */
+export type DestinationUpdate = z.infer<typeof DestinationUpdateSchema>;
+
 /** Condition methods the platform's rule editor offers. */
 export const CONDITION_METHODS = [
   'equals',
@@ -150,14 +172,24 @@ export const CONDITION_METHODS = [
   'has_none',
 ] as const;
 
-/** One condition of an action. */
-export const ConditionSchema = z.looseObject({
-  field_name: z.string().min(1),
-  method: z.enum(CONDITION_METHODS, { error: `must be one of ${CONDITION_METHODS.join(', ')}` }),
-  value: z.unknown().optional(),
-  type: z.string().nullish(),
-  evaluation_id: z.number().int().nullish(),
-});
+/** Condition methods about the object itself, which name no field. */
+export const OBJECT_METHODS: readonly string[] = ['object_added', 'object_removed'];
+
+/** One condition of an action; `field_name` may be left out for `object_added` / `object_removed`. */
+export const ConditionSchema = z
+  .looseObject({
+    field_name: z.string().min(1).nullish(),
+    method: z.enum(CONDITION_METHODS, { error: `must be one of ${CONDITION_METHODS.join(', ')}` }),
+    value: z.unknown().optional(),
+    type: z.string().nullish(),
+    evaluation_id: z.number().int().nullish(),
+  })
+  .refine((c) => OBJECT_METHODS.includes(c.method) || (c.field_name !== undefined && c.field_name !== null), {
+    error: 'is required for this method',
+    path: ['field_name'],
+  });
+/** A condition as sent. */
+export type ConditionInput = z.infer<typeof ConditionSchema>;
 
 /** One layout element of a manual action. */
 export const ViewItemInputSchema = z.looseObject({
@@ -167,6 +199,8 @@ export const ViewItemInputSchema = z.looseObject({
   show_if: z.unknown().optional(),
   show_link_header: z.boolean().optional(),
 });
+/** A layout element as sent. */
+export type ViewItemInput = z.infer<typeof ViewItemInputSchema>;
 
 /** `POST /rest/orgs/{org}/actions`. `fields` is a shorthand for a layout of action fields. */
 export const ActionCreateSchema = z.looseObject({
@@ -185,6 +219,96 @@ export const ActionCreateSchema = z.looseObject({
 });
 /** A new action. */
 export type ActionCreate = z.infer<typeof ActionCreateSchema>;
+
+/**
+ * `PUT /rest/orgs/{org}/actions/{id}`: what is absent is kept. `type`
+ * (automatic/manual) and `object_type` cannot change; `view_items` replaces
+ * the layout, `fields` alone replaces only its fields.
+ */
+export const ActionUpdateSchema = z.looseObject({
+  id: z.number().int().optional(),
+  vers: z.number().int().optional(),
+  name: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
+  programmatic_name: programmaticName.optional(),
+  type: z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (automatic) or 1 (manual)' }).optional(),
+  object_type: z.enum(OBJECT_TYPES, { error: `must be one of ${OBJECT_TYPES.join(', ')}` }).optional(),
+  enabled: z.boolean().optional(),
+  logic_type: z.enum(['all', 'any']).optional(),
+  conditions: z.array(ConditionSchema).optional(),
+  automations: z.array(z.unknown()).optional(),
+  message_destinations: z.array(z.union([z.string(), z.number().int()])).optional(),
+  view_items: z.array(ViewItemInputSchema).optional(),
+  fields: z.array(z.string()).optional(),
+  timeout_seconds: z.number().int().positive().optional(),
+});
+/** An action update. */
+export type ActionUpdate = z.infer<typeof ActionUpdateSchema>;
+
+/**
+ * An artifact type as a request may name it: its id, its name, or an object
+ * with either (`{"name": "IP Address"}`, as many integrations send it).
+ */
+export const ArtifactTypeRefSchema = z.union([
+  z.number().int(),
+  z.string().min(1),
+  z.looseObject({ id: z.number().int().optional(), name: z.string().min(1).optional() }).refine((t) => t.id !== undefined || t.name !== undefined, {
+    error: 'needs an id or a name',
+  }),
+]);
+/** An artifact type reference. */
+export type ArtifactTypeRef = z.infer<typeof ArtifactTypeRefSchema>;
+
+const artifactDescription = z.union([z.string(), RichTextSchema]).nullish();
+
+/** `POST /rest/orgs/{org}/incidents/{id}/artifacts`: an artifact that is not a file. */
+export const ArtifactCreateSchema = z.looseObject({
+  type: ArtifactTypeRefSchema,
+  value: z.string().trim().min(1, { error: 'must not be empty' }),
+  description: artifactDescription,
+  properties: z.record(z.string(), z.unknown()).nullish(),
+});
+/** A new artifact. */
+export type ArtifactCreate = z.infer<typeof ArtifactCreateSchema>;
+
+/**
+ * `POST /rest/orgs/{org}/incidents/{id}/artifacts/files`: an attachment
+ * artifact. The platform takes multipart; the emulator takes JSON with the
+ * file name as `value` and the bytes in base64.
+ */
+export const ArtifactFileCreateSchema = z.looseObject({
+  type: ArtifactTypeRefSchema,
+  value: z.string().trim().min(1, { error: 'must not be empty (it is the file name)' }),
+  content_base64: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/, { error: 'must be base64' }),
+  content_type: z.string().min(1).optional(),
+  description: artifactDescription,
+  properties: z.record(z.string(), z.unknown()).nullish(),
+});
+/** A new attachment artifact. */
+export type ArtifactFileCreate = z.infer<typeof ArtifactFileCreateSchema>;
+
+/** `PUT /rest/orgs/{org}/incidents/{id}/artifacts/{aid}`: the artifact, changed; what is absent is kept. */
+export const ArtifactUpdateSchema = z.looseObject({
+  id: z.number().int().optional(),
+  type: ArtifactTypeRefSchema.optional(),
+  value: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
+  description: artifactDescription,
+  properties: z.record(z.string(), z.unknown()).nullish(),
+});
+/** An artifact update. */
+export type ArtifactUpdate = z.infer<typeof ArtifactUpdateSchema>;
+
+/** `POST /rest/orgs/{org}/incidents/{id}/tasks`. */
+export const TaskCreateSchema = z.looseObject({
+  name: z.string().trim().min(1, { error: 'must not be empty' }),
+  instructions: z.union([z.string(), RichTextSchema]).nullish(),
+  due_date: z.number().int().nullish(),
+  owner_id: z.number().int().nullish(),
+});
+/** A new task. */
+export type TaskCreate = z.infer<typeof TaskCreateSchema>;
 
 /** `POST /rest/orgs/{org}/incidents/{id}/action_invocations`, as the real API takes it. */
 export const ActionInvocationSchema = z.looseObject({

@@ -26,7 +26,7 @@ export function conditionsMet(action: Pick<Action, 'conditions' | 'logic_type'>,
 
 /** One condition against a change. */
 export function conditionMet(condition: ActionCondition, type: TypeDef, change: ObjectChange): boolean {
-  const name = fieldName(condition.field_name, type.type_name);
+  const name = fieldName(condition.field_name ?? '', type.type_name);
   const now = read(change.after, name);
   const was = change.before === undefined ? undefined : read(change.before, name);
   const wanted = canonical(condition.value, type, name);

@@ -7,7 +7,10 @@ import { z } from 'zod';
  * rather than a test that silently injects nothing.
  */
 export const FaultConfigSchema = z.strictObject({
-  /** The next N incident PUTs answer 409, even with the current `vers`. */
+  /**
+   * The next N PUTs of objects with a `vers` (incidents, message
+   * destinations, fields, actions) answer 409, even with the current `vers`.
+   */
   conflicts: z.number().int().nonnegative().optional(),
   /** Added to every `/rest` response (ms). */
   latencyMs: z.number().int().nonnegative().max(600_000).optional(),
@@ -68,7 +71,7 @@ export class Faults {
     return { kind: 'pass', latencyMs };
   }
 
-  /** Uses up one forced conflict; true when this incident PUT must answer 409. */
+  /** Uses up one forced conflict; true when this PUT must answer 409. */
   takeConflict(): boolean {
     const left = this.config.conflicts ?? 0;
     if (left <= 0) return false;

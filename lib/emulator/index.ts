@@ -22,13 +22,27 @@ import { TriggerSide, type EmulatorBrokerOptions } from './trigger.js';
 import type { TriggerRequest } from './bodies.js';
 
 export type { TriggerRequest } from './bodies.js';
-export { TriggerRequestSchema, ActionCreateSchema, DestinationCreateSchema, FieldCreateSchema, IncidentUpdateSchema } from './bodies.js';
+export {
+  TriggerRequestSchema,
+  ActionCreateSchema,
+  ActionUpdateSchema,
+  ArtifactCreateSchema,
+  ArtifactFileCreateSchema,
+  ArtifactUpdateSchema,
+  DestinationCreateSchema,
+  DestinationUpdateSchema,
+  FieldCreateSchema,
+  FieldUpdateSchema,
+  IncidentUpdateSchema,
+  TaskCreateSchema,
+  CONDITION_METHODS,
+} from './bodies.js';
 export { PlatformError, type PlatformErrorBody } from './errors.js';
 export { FaultConfigSchema, type FaultConfig } from './faults.js';
 export { InvocationTimeoutError, type Invocation, type InvocationMessage, type InvocationStatus, type UnmatchedReply, type WaitStatus } from './invocations.js';
 export type * from './model.js';
 export type { RecordedRequest, RequestAuth } from './requests.js';
-export { seed, SEED_IDS, type SeedData } from './seed.js';
+export { seed, emptySeed, SEED_IDS, ARTIFACT_TYPES, ARTIFACT_TYPE_IDS, SEED_SAMPLE_BYTES, type SeedData, type ArtifactTypeInfo } from './seed.js';
 export { EmulatorStore } from './store.js';
 export { ackQueueName, type EmulatorBrokerOptions } from './trigger.js';
 export { newContextToken } from './context-token.js';
@@ -52,8 +66,21 @@ export interface EmulatorOptions {
   broker?: EmulatorBrokerOptions;
   /** Faults in force from the start. */
   faults?: FaultConfig;
-  /** Starting data (default: {@link seed} for `orgId`). */
+  /** Starting data (default: {@link seed} for `orgId`; {@link emptySeed} for a platform with nothing installed). */
   seed?: SeedData;
+  /**
+   * The CAF guide's infinite-loop guard (default true): a REST request that
+   * carries an invocation's `X-Co3ContextToken` does not fire that
+   * invocation's automatic action again. Switch it off to show the loop.
+   */
+  loopGuard?: boolean;
+  /**
+   * Automatic invocations stop firing once the chain of invocations that
+   * caused a change (each fired by a request carrying the previous one's
+   * token) is this long (default 50). Not a platform feature: it bounds a
+   * loop in a test.
+   */
+  loopLimit?: number;
   log?: Log;
 }
 
@@ -90,7 +117,7 @@ export interface EmulatorHandle {
   requests(since?: number): RecordedRequest[];
   /** Replaces the fault configuration. */
   setFaults(f: FaultConfig): void;
-  /** Back to the seed data, no faults, an empty request log (invocations are kept). */
+  /** Back to the starting data, no faults, an empty request log (invocations are kept). */
   reset(): void;
   /** Ends every login session (a session time-out): the next session request answers 401. */
   expireSessions(): void;
@@ -119,7 +146,7 @@ export async function startEmulator(o: EmulatorOptions = {}): Promise<EmulatorHa
   const requests = new RequestLog();
   const invocations = new InvocationLog();
   const trigger = new TriggerSide({ store, invocations, broker: o.broker, log });
-  const automatic = new AutomaticActions({ store, trigger, invocations, log });
+  const automatic = new AutomaticActions({ store, trigger, invocations, log, loopGuard: o.loopGuard, loopLimit: o.loopLimit });
   const server = new EmulatorServer({
     store,
     auth,

@@ -37,6 +37,11 @@ export interface Invocation {
   context_token_hint: string;
   /** Complete replies that arrived after the invocation was already complete (a processor bug). */
   duplicateCompletions: number;
+  /**
+   * For automatic actions fired by a REST request that carried a context
+   * token: the invocation that token belongs to. A chain of these is a loop.
+   */
+  caused_by?: number;
 }
 
 /** A reply whose `correlation-id` names no invocation. */

@@ -38,6 +38,8 @@ export interface FieldDef {
   tooltip: string;
   placeholder: string;
   internal: boolean;
+  /** Optimistic-concurrency version: a PUT that sends one must send the current one. */
+  vers: number;
   [extra: string]: unknown;
 }
 
@@ -77,6 +79,50 @@ export interface Incident {
   [extra: string]: unknown;
 }
 
+/** The file behind an attachment-type artifact (the bytes are served by `.../contents`). */
+export interface ArtifactAttachment {
+  name: string;
+  content_type: string;
+  /** Size in bytes. */
+  size: number;
+  /** Hex SHA-256 of the content, as the platform shows a file's hash. */
+  sha256: string;
+}
+
+/**
+ * An artifact (indicator) of an incident. `type` is the id of a value of the
+ * `artifact` type's `type` select field (see `ARTIFACT_TYPES` in seed.ts).
+ */
+export interface Artifact {
+  id: number;
+  type: number;
+  value: string;
+  description: string | null;
+  inc_id: number;
+  created: number;
+  last_modified_time: number;
+  creator_id: number | null;
+  /** Set for attachment types (a malware sample, an email attachment...), null otherwise. */
+  attachment: ArtifactAttachment | null;
+  properties: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+/** A task of an incident (minimal: enough to invoke an action on one). */
+export interface Task {
+  id: number;
+  name: string;
+  instructions: string | null;
+  inc_id: number;
+  /** `O` open, `C` closed. */
+  status: 'O' | 'C';
+  active: boolean;
+  due_date: number | null;
+  owner_id: number | null;
+  create_date: number;
+  [extra: string]: unknown;
+}
+
 /** A note (comment) on an incident. */
 export interface Note {
   id: number;
@@ -101,11 +147,17 @@ export interface MessageDestination {
   /** Ids of API keys allowed to read it. */
   api_keys: string[];
   uuid: string;
+  /** Optimistic-concurrency version: a PUT that sends one must send the current one. */
+  vers: number;
 }
 
-/** A condition of an action (`field_name` `method` `value`). */
+/**
+ * A condition of an action (`field_name` `method` `value`). Select values are
+ * stored as ids, whatever the request named them by; `field_name` is null
+ * for `object_added` / `object_removed`.
+ */
 export interface ActionCondition {
-  field_name: string;
+  field_name: string | null;
   method: string;
   value?: unknown;
   type?: string | null;
@@ -138,6 +190,8 @@ export interface Action {
   view_items: ViewItem[];
   timeout_seconds: number;
   uuid: string;
+  /** Optimistic-concurrency version: a PUT that sends one must send the current one. */
+  vers: number;
 }
 
 /** The organisation the emulator serves. */

@@ -70,14 +70,21 @@ export class RequestLog {
   }
 }
 
-/** A body as it may be recorded: parsed when JSON, secrets replaced. */
+/** A body as it may be recorded: parsed when JSON, secrets replaced, long strings (file contents) shortened. */
 export function recordableBody(raw: string | undefined): unknown {
   if (raw === undefined || raw === '') return undefined;
   try {
-    return redact(JSON.parse(raw));
+    return shorten(redact(JSON.parse(raw)));
   } catch {
     return raw.length > MAX_BODY_TEXT ? `${raw.slice(0, MAX_BODY_TEXT)}…` : raw;
   }
+}
+
+function shorten(value: unknown): unknown {
+  if (typeof value === 'string') return value.length > MAX_BODY_TEXT ? `${value.slice(0, MAX_BODY_TEXT)}… (${value.length} characters)` : value;
+  if (Array.isArray(value)) return value.map(shorten);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shorten(v)]));
+  return value;
 }
 
 /** A deep copy of `value` with every password/passcode/secret field replaced. */

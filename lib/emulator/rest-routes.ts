@@ -3,17 +3,24 @@ import type { AutomaticActions } from './automatic.js';
 import {
   ActionCreateSchema,
   ActionInvocationSchema,
+  ActionUpdateSchema,
+  ArtifactCreateSchema,
+  ArtifactFileCreateSchema,
+  ArtifactUpdateSchema,
   CommentCreateSchema,
   DestinationCreateSchema,
+  DestinationUpdateSchema,
   FieldCreateSchema,
   FieldUpdateSchema,
   IncidentCreateSchema,
   IncidentUpdateSchema,
   SessionLoginSchema,
+  TaskCreateSchema,
 } from './bodies.js';
 import { parseBody, PlatformError } from './errors.js';
 import type { Faults } from './faults.js';
 import { idOrName, intParam, Router, type RouteContext } from './router.js';
+import type { Action } from './model.js';
 import type { EmulatorStore } from './store.js';
 import type { TriggerSide } from './trigger.js';
 
@@ -30,14 +37,21 @@ export interface RestDeps {
 
 /**
  * The emulated platform REST API under `/rest`: sessions, incidents and their
- * comments, actions, types and fields, message destinations, and action
- * invocations. Authentication and the organisation check happen before a
- * handler runs (see server.ts); handlers validate bodies with the schemas in
- * bodies.ts and let the store enforce the platform's rules.
+ * comments, artifacts (with files) and tasks, actions, types and fields,
+ * message destinations, and action invocations. Authentication and the
+ * organisation check happen before a handler runs (see server.ts); handlers
+ * validate bodies with the schemas in bodies.ts and let the store enforce the
+ * platform's rules.
  */
 export function restRoutes(deps: RestDeps): Router {
   const { store, auth, faults, trigger, automatic } = deps;
   const r = new Router();
+  /** The "conflicts" fault, asked by the store once a PUT body is known to be valid. */
+  const conflictFault = (ctx: RouteContext) => () => {
+    const forced = faults.takeConflict();
+    if (forced) ctx.markFault('conflict');
+    return forced;
+  };
 
   // ---- session -----------------------------------------------------------
   r.add(
@@ -84,13 +98,7 @@ export function restRoutes(deps: RestDeps): Router {
     const body = parseBody(IncidentUpdateSchema, ctx.json(), 'incident');
     const id = intParam(ctx, 'id');
     const before = store.incident(id);
-    const updated = store.updateIncident(id, body, {
-      forceConflict: () => {
-        const forced = faults.takeConflict();
-        if (forced) ctx.markFault('conflict');
-        return forced;
-      },
-    });
+    const updated = store.updateIncident(id, body, { forceConflict: conflictFault(ctx) });
     await automatic.changed({ type: 'incident', id, incidentId: id }, { before, after: updated }, ctx.contextToken);
     return { body: updated };
   });
@@ -106,6 +114,53 @@ export function restRoutes(deps: RestDeps): Router {
     return { body: note };
   });
 
+  // ---- artifacts ---------------------------------------------------------
+  r.add('GET', '/rest/orgs/:org/incidents/:id/artifacts', (ctx) => ({ body: store.artifacts(intParam(ctx, 'id')) }));
+  r.add('POST', '/rest/orgs/:org/incidents/:id/artifacts', async (ctx) => {
+    const body = parseBody(ArtifactCreateSchema, ctx.json(), 'artifact');
+    const incidentId = intParam(ctx, 'id');
+    const artifact = store.createArtifact(incidentId, body, principalUserId(ctx));
+    await automatic.changed({ type: 'artifact', id: artifact.id, incidentId }, { before: undefined, after: { ...artifact } }, ctx.contextToken);
+    return { body: artifact };
+  });
+  // Registered before `/artifacts/:aid`, which would otherwise take "files" for an id.
+  r.add('POST', '/rest/orgs/:org/incidents/:id/artifacts/files', async (ctx) => {
+    const body = parseBody(ArtifactFileCreateSchema, ctx.json(), 'artifact file');
+    const incidentId = intParam(ctx, 'id');
+    const artifact = store.createFileArtifact(incidentId, body, principalUserId(ctx));
+    await automatic.changed({ type: 'artifact', id: artifact.id, incidentId }, { before: undefined, after: { ...artifact } }, ctx.contextToken);
+    return { body: artifact };
+  });
+  r.add('GET', '/rest/orgs/:org/incidents/:id/artifacts/:aid', (ctx) => ({ body: store.artifact(intParam(ctx, 'id'), intParam(ctx, 'aid')) }));
+  r.add('PUT', '/rest/orgs/:org/incidents/:id/artifacts/:aid', async (ctx) => {
+    const body = parseBody(ArtifactUpdateSchema, ctx.json(), 'artifact');
+    const incidentId = intParam(ctx, 'id');
+    const artifactId = intParam(ctx, 'aid');
+    const before = store.artifact(incidentId, artifactId);
+    const updated = store.updateArtifact(incidentId, artifactId, body);
+    await automatic.changed({ type: 'artifact', id: artifactId, incidentId }, { before: { ...before }, after: { ...updated } }, ctx.contextToken);
+    return { body: updated };
+  });
+  r.add('GET', '/rest/orgs/:org/incidents/:id/artifacts/:aid/contents', (ctx) => {
+    const incidentId = intParam(ctx, 'id');
+    const artifactId = intParam(ctx, 'aid');
+    const content = store.artifactContent(incidentId, artifactId);
+    const name = store.artifact(incidentId, artifactId).attachment?.name ?? 'content';
+    // Header values must be printable ASCII: anything else in the file name becomes "_".
+    return { raw: content, headers: { 'content-disposition': `attachment; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"` } };
+  });
+
+  // ---- tasks -------------------------------------------------------------
+  r.add('GET', '/rest/orgs/:org/incidents/:id/tasks', (ctx) => ({ body: store.tasks(intParam(ctx, 'id')) }));
+  r.add('POST', '/rest/orgs/:org/incidents/:id/tasks', async (ctx) => {
+    const body = parseBody(TaskCreateSchema, ctx.json(), 'task');
+    const incidentId = intParam(ctx, 'id');
+    const task = store.createTask(incidentId, body);
+    await automatic.changed({ type: 'task', id: task.id, incidentId }, { before: undefined, after: { ...task } }, ctx.contextToken);
+    return { body: task };
+  });
+  r.add('GET', '/rest/orgs/:org/tasks/:task', (ctx) => ({ body: store.task(intParam(ctx, 'task')) }));
+
   // ---- action invocations (the real API's way to invoke an action) -------
   r.add('POST', '/rest/orgs/:org/incidents/:id/action_invocations', async (ctx) => {
     const body = parseBody(ActionInvocationSchema, ctx.json(), 'action invocation');
@@ -119,9 +174,18 @@ export function restRoutes(deps: RestDeps): Router {
   });
 
   // ---- actions -----------------------------------------------------------
-  r.add('GET', '/rest/orgs/:org/actions', () => ({ body: { entities: store.actions() } }));
-  r.add('GET', '/rest/orgs/:org/actions/:id', (ctx) => ({ body: store.action(idOrName(ctx, 'id')) }));
-  r.add('POST', '/rest/orgs/:org/actions', (ctx) => ({ body: store.createAction(parseBody(ActionCreateSchema, ctx.json(), 'action')) }));
+  // `handle_format=names` (the default here) names object types and destinations; `ids` gives their ids.
+  r.add('GET', '/rest/orgs/:org/actions', (ctx) => ({ body: { entities: store.actions().map((a) => handles(store, a, handleFormat(ctx))) } }));
+  r.add('GET', '/rest/orgs/:org/actions/:id', (ctx) => ({ body: handles(store, store.action(idOrName(ctx, 'id')), handleFormat(ctx)) }));
+  r.add('POST', '/rest/orgs/:org/actions', (ctx) => ({
+    body: handles(store, store.createAction(parseBody(ActionCreateSchema, ctx.json(), 'action')), handleFormat(ctx)),
+  }));
+  r.add('PUT', '/rest/orgs/:org/actions/:id', (ctx) => {
+    const id = idOrName(ctx, 'id');
+    store.action(id); // 404 for an unknown action before complaining about the body
+    const updated = store.updateAction(id, parseBody(ActionUpdateSchema, ctx.json(), 'action'), { forceConflict: conflictFault(ctx) });
+    return { body: handles(store, updated, handleFormat(ctx)) };
+  });
 
   // ---- types and fields --------------------------------------------------
   r.add('GET', '/rest/orgs/:org/types', () => ({ body: store.types() }));
@@ -137,17 +201,54 @@ export function restRoutes(deps: RestDeps): Router {
     const type = idOrName(ctx, 'type');
     const field = idOrName(ctx, 'field');
     store.field(type, field);
-    return { body: store.updateField(type, field, parseBody(FieldUpdateSchema, ctx.json(), 'field')) };
+    return { body: store.updateField(type, field, parseBody(FieldUpdateSchema, ctx.json(), 'field'), { forceConflict: conflictFault(ctx) }) };
   });
 
   // ---- message destinations ----------------------------------------------
   r.add('GET', '/rest/orgs/:org/message_destinations', () => ({ body: { entities: store.destinations() } }));
   r.add('GET', '/rest/orgs/:org/message_destinations/:id', (ctx) => ({ body: store.destination(idOrName(ctx, 'id')) }));
-  r.add('POST', '/rest/orgs/:org/message_destinations', (ctx) => ({
-    body: store.createDestination(parseBody(DestinationCreateSchema, ctx.json(), 'message destination')),
-  }));
+  r.add('POST', '/rest/orgs/:org/message_destinations', (ctx) => {
+    const body = parseBody(DestinationCreateSchema, ctx.json(), 'message destination');
+    checkReaders(body);
+    return { body: store.createDestination(body) };
+  });
+  r.add('PUT', '/rest/orgs/:org/message_destinations/:id', (ctx) => {
+    const id = idOrName(ctx, 'id');
+    store.destination(id);
+    const body = parseBody(DestinationUpdateSchema, ctx.json(), 'message destination');
+    checkReaders(body);
+    return { body: store.updateDestination(id, body, { forceConflict: conflictFault(ctx) }) };
+  });
+
+  /** Users and API keys allowed to read a destination must exist, as on the platform. */
+  function checkReaders(body: { users?: string[] | undefined; api_keys?: string[] | undefined }): void {
+    const emails = new Set(store.users().map((u) => u.email.toLowerCase()));
+    for (const [index, email] of (body.users ?? []).entries()) {
+      if (!emails.has(email.toLowerCase()) && !auth.knowsLogin(email)) throw PlatformError.badRequest(`field "users.${index}": there is no user ${JSON.stringify(email)}`);
+    }
+    for (const [index, key] of (body.api_keys ?? []).entries()) {
+      if (!auth.hasApiKey(key)) throw PlatformError.badRequest(`field "api_keys.${index}": there is no API key ${JSON.stringify(key)}`);
+    }
+  }
 
   return r;
+}
+
+/** The `handle_format` query parameter: `names` (default) or `ids`. */
+function handleFormat(ctx: RouteContext): 'names' | 'ids' {
+  const format = ctx.query.get('handle_format') ?? 'names';
+  if (format !== 'names' && format !== 'ids') throw PlatformError.badRequest(`query parameter "handle_format": must be names or ids, not ${JSON.stringify(format)}`);
+  return format;
+}
+
+/** An action with its handles (object type, destinations) as names or as ids. */
+function handles(store: EmulatorStore, action: Action, format: 'names' | 'ids'): Action | Record<string, unknown> {
+  if (format === 'names') return action;
+  return {
+    ...action,
+    object_type: store.type(action.object_type).type_id,
+    message_destinations: action.message_destinations.map((name) => store.destination(name).id),
+  };
 }
 
 /** The session cookie, `Secure` over HTTPS so browsers never send it in clear. */

@@ -29,6 +29,8 @@ export interface RouteResult {
   status?: number;
   /** Sent as JSON; no body when undefined. */
   body?: unknown;
+  /** Sent as they are (`application/octet-stream` unless `headers` say otherwise), instead of `body`. */
+  raw?: Buffer;
   headers?: Record<string, string | string[]>;
 }
 

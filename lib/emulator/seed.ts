@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type {
   Action,
+  Artifact,
   FieldDef,
   Incident,
   InputType,
@@ -7,6 +9,7 @@ import type {
   Note,
   Org,
   SelectValue,
+  Task,
   TypeDef,
   User,
   ViewItem,
@@ -21,15 +24,94 @@ export interface SeedData {
   types: Record<string, TypeDef>;
   incidents: Incident[];
   notes: Note[];
+  artifacts: Artifact[];
+  /** File contents of attachment artifacts, base64, by artifact id. */
+  artifactContents: Record<string, string>;
+  tasks: Task[];
   destinations: MessageDestination[];
   actions: Action[];
 }
+
+/** One artifact type: its id (the value of the artifact's `type`), its label, and whether it holds a file. */
+export interface ArtifactTypeInfo {
+  id: number;
+  name: string;
+  /** Attachment types: created with `POST .../artifacts/files`, their bytes served by `.../contents`. */
+  file: boolean;
+}
+
+/**
+ * The artifact types the emulator knows, with the platform's own ids (as the
+ * platform's `artifact` type lists them in its `type` select field; the gaps
+ * are platform types the emulator leaves out). The `file` ones are attachment
+ * types: they carry file content and are created through
+ * `POST /incidents/{id}/artifacts/files`.
+ *
+ * | id | name | file |
+ * | --- | --- | --- |
+ * | 1 | IP Address | |
+ * | 2 | DNS Name | |
+ * | 3 | URL | |
+ * | 4 | RFC 822 Email Message File | yes |
+ * | 5 | Email Subject | |
+ * | 6 | Email Body | |
+ * | 7 | Email Attachment | yes |
+ * | 8 | Email Attachment Name | |
+ * | 9 | Email Sender | |
+ * | 12 | Malware Sample | yes |
+ * | 13 | Malware MD5 Hash | |
+ * | 14 | Malware SHA-1 Hash | |
+ * | 15 | Log File | yes |
+ * | 16 | Other File | yes |
+ * | 19 | Email Sender Name | |
+ * | 20 | Email Recipient | |
+ * | 23 | User Account | |
+ */
+export const ARTIFACT_TYPES: readonly ArtifactTypeInfo[] = [
+  { id: 1, name: 'IP Address', file: false },
+  { id: 2, name: 'DNS Name', file: false },
+  { id: 3, name: 'URL', file: false },
+  { id: 4, name: 'RFC 822 Email Message File', file: true },
+  { id: 5, name: 'Email Subject', file: false },
+  { id: 6, name: 'Email Body', file: false },
+  { id: 7, name: 'Email Attachment', file: true },
+  { id: 8, name: 'Email Attachment Name', file: false },
+  { id: 9, name: 'Email Sender', file: false },
+  { id: 12, name: 'Malware Sample', file: true },
+  { id: 13, name: 'Malware MD5 Hash', file: false },
+  { id: 14, name: 'Malware SHA-1 Hash', file: false },
+  { id: 15, name: 'Log File', file: true },
+  { id: 16, name: 'Other File', file: true },
+  { id: 19, name: 'Email Sender Name', file: false },
+  { id: 20, name: 'Email Recipient', file: false },
+  { id: 23, name: 'User Account', file: false },
+];
+
+/** Artifact type ids by what they are, so tests do not hard-code magic numbers. */
+export const ARTIFACT_TYPE_IDS = {
+  ipAddress: 1,
+  dnsName: 2,
+  url: 3,
+  emailMessageFile: 4,
+  emailAttachment: 7,
+  emailSender: 9,
+  malwareSample: 12,
+  logFile: 15,
+  otherFile: 16,
+  emailRecipient: 20,
+  userAccount: 23,
+} as const;
+
+/** The bytes of the seeded `sample.exe` (the start of a DOS/PE header). */
+export const SEED_SAMPLE_BYTES: Buffer = Buffer.from('4d5a90000300000004000000ffff0000b800000000000000', 'hex');
 
 /** Ids of the seeded objects, so tests do not hard-code magic numbers. */
 export const SEED_IDS = {
   incidents: { suspiciousLogin: 2095, phishingReport: 2096 },
   actions: { echo: 11, addNote: 12, setSeverity: 13 },
   destinations: { incidentOps: 1 },
+  artifacts: { ip: 1, dns: 2, sample: 3 },
+  tasks: { disableAccounts: 1 },
   users: { admin: 1 },
   types: { incident: 0, task: 1, note: 2, milestone: 3, artifact: 4, attachment: 5, actioninvocation: 6 },
 } as const;
@@ -47,11 +129,15 @@ const SEEDED_AT = Date.UTC(2024, 0, 15, 9, 30);
 /**
  * The emulator's known starting state for organisation `orgId` ("Emulated
  * Org"): the incident type with a `severity_code` select (4 Low, 5 Medium,
- * 6 High); incidents 2095 "Suspicious login" (severity 4, vers 1) and 2096
- * "Phishing report"; required action fields `note_text` and `severity`; the queue
- * destination `incident_ops` (expects acks); and the manual incident actions
- * "Echo" (11), "Add Note" (12, layout `note_text`) and "Set Severity" (13,
- * layout `severity`), all sending to `incident_ops`.
+ * 6 High); the artifact type with its `type` select ({@link ARTIFACT_TYPES});
+ * incidents 2095 "Suspicious login" (severity 4, vers 1) and 2096
+ * "Phishing report"; on 2095 the artifacts 1 (IP Address 10.1.2.3), 2 (DNS
+ * Name evil.example.com) and 3 (Malware Sample `sample.exe`, a few bytes) and
+ * the task 1 "Disable compromised user accounts"; required action fields
+ * `note_text` and `severity`; the queue destination `incident_ops` (expects
+ * acks); and the manual incident actions "Echo" (11), "Add Note" (12, layout
+ * `note_text`) and "Set Severity" (13, layout `severity`), all sending to
+ * `incident_ops`.
  *
  * Returns fresh objects on every call, so a test may change them freely.
  *
@@ -81,6 +167,7 @@ export function seed(orgId = 201): SeedData {
     artifact: type(SEED_IDS.types.artifact, 'artifact', 'Artifact', [
       field(41, 'value', 'Value', 'text', { required: true }),
       field(42, 'description', 'Description', 'textarea'),
+      field(43, 'type', 'Type', 'select', { required: true, values: ARTIFACT_TYPES.map((t) => [t.id, t.name]) }),
     ]),
     attachment: type(SEED_IDS.types.attachment, 'attachment', 'Attachment', [field(51, 'name', 'Name', 'text')]),
     actioninvocation: type(SEED_IDS.types.actioninvocation, 'actioninvocation', 'Action Invocation', [
@@ -99,6 +186,33 @@ export function seed(orgId = 201): SeedData {
       incident(orgId, SEED_IDS.incidents.phishingReport, 'Phishing report', 'A user reported a suspicious email asking for credentials.', 5),
     ],
     notes: [],
+    artifacts: [
+      artifact(SEED_IDS.artifacts.ip, ARTIFACT_TYPE_IDS.ipAddress, '10.1.2.3', 'Source of the successful login'),
+      artifact(SEED_IDS.artifacts.dns, ARTIFACT_TYPE_IDS.dnsName, 'evil.example.com', 'Resolves to the login source'),
+      {
+        ...artifact(SEED_IDS.artifacts.sample, ARTIFACT_TYPE_IDS.malwareSample, 'sample.exe', 'Found on the user\'s desktop'),
+        attachment: {
+          name: 'sample.exe',
+          content_type: 'application/octet-stream',
+          size: SEED_SAMPLE_BYTES.length,
+          sha256: createHash('sha256').update(SEED_SAMPLE_BYTES).digest('hex'),
+        },
+      },
+    ],
+    artifactContents: { [String(SEED_IDS.artifacts.sample)]: SEED_SAMPLE_BYTES.toString('base64') },
+    tasks: [
+      {
+        id: SEED_IDS.tasks.disableAccounts,
+        name: 'Disable compromised user accounts',
+        instructions: 'You should disable any compromised user accounts.',
+        inc_id: SEED_IDS.incidents.suspiciousLogin,
+        status: 'O',
+        active: true,
+        due_date: null,
+        owner_id: null,
+        create_date: SEEDED_AT,
+      },
+    ],
     destinations: [
       {
         id: SEED_IDS.destinations.incidentOps,
@@ -109,6 +223,7 @@ export function seed(orgId = 201): SeedData {
         users: [],
         api_keys: [],
         uuid: seedUuid(0xd, SEED_IDS.destinations.incidentOps),
+        vers: 1,
       },
     ],
     actions: [
@@ -117,6 +232,23 @@ export function seed(orgId = 201): SeedData {
       manualAction(SEED_IDS.actions.setSeverity, 'Set Severity', ['severity']),
     ],
   };
+}
+
+/**
+ * The seed without anything `cafkit install` creates: no message
+ * destinations, no action fields, no actions. Incidents, artifacts, tasks and
+ * the built-in types are as in {@link seed}. For testing an installation on
+ * a fresh platform.
+ *
+ * @example
+ * const emu = await startEmulator({ seed: emptySeed(201), tls, apiKeys });
+ */
+export function emptySeed(orgId = 201): SeedData {
+  const data = seed(orgId);
+  data.destinations = [];
+  data.actions = [];
+  data.types['actioninvocation']!.fields = {};
+  return data;
 }
 
 function type(typeId: number, name: string, displayName: string, fields: FieldDef[]): TypeDef {
@@ -143,6 +275,22 @@ function field(
     tooltip: '',
     placeholder: '',
     internal: extra.prefix === undefined,
+    vers: 1,
+  };
+}
+
+function artifact(id: number, typeId: number, value: string, description: string): Artifact {
+  return {
+    id,
+    type: typeId,
+    value,
+    description,
+    inc_id: SEED_IDS.incidents.suspiciousLogin,
+    created: SEEDED_AT,
+    last_modified_time: SEEDED_AT,
+    creator_id: SEED_IDS.users.admin,
+    attachment: null,
+    properties: {},
   };
 }
 
@@ -178,6 +326,7 @@ function manualAction(id: number, name: string, fields: string[]): Action {
     view_items: viewItems,
     timeout_seconds: 86400,
     uuid: seedUuid(0xa, id),
+    vers: 1,
   };
 }
 

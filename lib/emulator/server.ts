@@ -97,7 +97,7 @@ export class EmulatorServer {
     } catch (error) {
       result = this.errorResult(error);
     }
-    send(res, result.status ?? 200, result.body, result.headers);
+    send(res, result.status ?? 200, result.raw ?? result.body, result.headers);
   }
 
   private async handleRest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -162,7 +162,7 @@ export class EmulatorServer {
     const status = result.status ?? 200;
     requests.record({ ...base, status, auth: authKind, rawBody, ...(fault ? { fault } : {}) });
     this.log.debug('emulator REST request', { method: base.method, path: base.path, status });
-    send(res, status, result.body, result.headers);
+    send(res, status, result.raw ?? result.body, result.headers);
   }
 
   private context(
@@ -229,10 +229,15 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Answers JSON, or the bytes of a Buffer as they are (file contents). */
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
   if (res.destroyed) return;
   if (body === undefined || status === 204) {
     res.writeHead(status, headers).end();
+    return;
+  }
+  if (Buffer.isBuffer(body)) {
+    res.writeHead(status, { 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers }).end(body);
     return;
   }
   const text = JSON.stringify(body);

@@ -92,8 +92,12 @@ export class TriggerSide {
     }
   }
 
-  /** Invokes an action, like a user in the platform's UI. Rejects with a {@link PlatformError}. */
-  async trigger(request: TriggerRequest): Promise<Invocation> {
+  /**
+   * Invokes an action, like a user in the platform's UI. Rejects with a
+   * {@link PlatformError}. `origin.causedBy` is set by automatic actions: the
+   * invocation whose context token the triggering REST request carried.
+   */
+  async trigger(request: TriggerRequest, origin: { causedBy?: number } = {}): Promise<Invocation> {
     const req = parseBody(TriggerRequestSchema, request, 'trigger request');
     const { store, invocations } = this.deps;
     const transport = this.transport;
@@ -107,7 +111,15 @@ export class TriggerSide {
     if (objectType !== action.object_type) {
       throw PlatformError.badRequest(`action "${action.name}" is defined on ${action.object_type} objects, not on ${objectType}`);
     }
-    const incidentId = req.incident ?? (objectType === 'incident' ? req.objectId : undefined);
+    // A note, artifact or task names its incident itself; the request's must match it.
+    let incidentId = req.incident ?? (objectType === 'incident' ? req.objectId : undefined);
+    if (objectType !== 'incident' && req.objectId !== undefined) {
+      const owner = asBadRequest(
+        () => store.objectOf(objectType, req.objectId!, req.incident),
+        `field "objectId": there is no ${objectType} ${req.objectId}${req.incident !== undefined ? ` on incident ${req.incident}` : ''}`,
+      );
+      if (owner) incidentId = owner.incidentId;
+    }
     if (incidentId === undefined) throw PlatformError.badRequest('field "incident": is required (every action message carries its incident)');
     const incident = asBadRequest(() => store.incident(incidentId), `field "incident": incident ${incidentId} does not exist`);
     if (objectType === 'incident' && req.objectId !== undefined && req.objectId !== incident.id) {
@@ -130,6 +142,7 @@ export class TriggerSide {
         object: { type: objectType, id: objectId },
         incident_id: incident.id,
         properties,
+        ...(origin.causedBy !== undefined ? { caused_by: origin.causedBy } : {}),
       },
       token,
     );

@@ -7,13 +7,15 @@ interface ActionEntity {
 
 /**
  * Resolves `action_id` to the action's name through `GET /actions`. The
- * list is cached and refreshed when an id is missing (a new action), with
- * concurrent misses sharing one refresh.
+ * list is cached; an id it does not know makes it refresh once (a new
+ * action, just installed), with concurrent misses sharing one refresh. An
+ * id still unknown after that is not looked up again for `minRefreshMs`,
+ * so a flood of bad ids cannot hammer the platform.
  */
 export class ActionCatalog {
   private names = new Map<number, string>();
   private refreshing: Promise<void> | undefined;
-  private lastRefresh = 0;
+  private readonly misses = new Map<number, number>();
 
   constructor(private readonly minRefreshMs = 1000) {}
 
@@ -25,18 +27,23 @@ export class ActionCatalog {
   async resolve(actionId: number, rest: RestClient): Promise<string | undefined> {
     const known = this.names.get(actionId);
     if (known !== undefined) return known;
-    if (this.refreshing) await this.refreshing;
-    else if (Date.now() - this.lastRefresh >= this.minRefreshMs || this.names.size === 0) await this.refresh(rest);
-    return this.names.get(actionId);
+    const missedAt = this.misses.get(actionId);
+    if (missedAt !== undefined && Date.now() - missedAt < this.minRefreshMs) return undefined;
+    await this.refresh(rest);
+    const name = this.names.get(actionId);
+    if (name === undefined) {
+      if (this.misses.size > 10_000) this.misses.clear();
+      this.misses.set(actionId, Date.now());
+    }
+    return name;
   }
 
-  /** Reloads the list now. */
+  /** Reloads the list now (or joins the reload under way). */
   refresh(rest: RestClient): Promise<void> {
     this.refreshing ??= (async () => {
       try {
         const list = await rest.get<{ entities?: ActionEntity[] }>('/actions');
         this.names = new Map((list.entities ?? []).map((a) => [a.id, a.name]));
-        this.lastRefresh = Date.now();
       } finally {
         this.refreshing = undefined;
       }

@@ -1,10 +1,11 @@
 import type { ActionDataInput } from '../wire/action-data.js';
+import { ARTIFACT_TYPES as EMULATOR_ARTIFACT_TYPES, SEED_IDS } from '../emulator/seed.js';
 
 /** Severity choices the platform ships with. */
 export const SEVERITIES: Record<number, string> = { 4: 'Low', 5: 'Medium', 6: 'High' };
 
-/** Artifact types by id, as the emulator seeds them. Handlers should compare labels (`ctx.label('artifact', 'type', id)`), not ids. */
-export const ARTIFACT_TYPES: Record<number, string> = { 1: 'IP Address', 2: 'DNS Name', 3: 'URL', 4: 'Email Sender', 5: 'Malware Sample', 6: 'User Account' };
+/** Artifact types by id, the emulator's (the platform's) table. Handlers should compare labels (`ctx.label('artifact', 'type', id)`), not ids. */
+export const ARTIFACT_TYPES: Record<number, string> = Object.fromEntries(EMULATOR_ARTIFACT_TYPES.map((t) => [t.id, t.name]));
 
 type Obj = Record<string, unknown>;
 let nextId = 1000;
@@ -88,7 +89,7 @@ export function message(options: MessageOptions = {}): ActionDataInput {
   }
   return {
     action_id: options.action_id ?? 0,
-    type_id: options.artifact ? 4 : options.note ? 2 : options.task ? 1 : 0,
+    type_id: options.artifact ? SEED_IDS.types.artifact : options.note ? SEED_IDS.types.note : options.task ? SEED_IDS.types.task : SEED_IDS.types.incident,
     incident: options.incident ?? incident(),
     artifact: options.artifact ?? null,
     note: options.note ?? null,

@@ -27,9 +27,32 @@ describe('the cafkit command line', () => {
     await platform?.stop();
   });
 
-  test('selftest passes against a good platform: REST login, TLS connect, subscribe permission', async () => {
+  test('selftest names the platform objects the processors need and the platform lacks', async () => {
+    const { code, out } = await cafkit(['selftest'], platform.env);
+    assert.equal(code, 1, out);
+    assert.match(out, /FAIL platform objects: missing on the platform: .*message destination helpdesk.*\(run cafkit install\)/);
+    assert.match(out, /action "Create Ticket"/);
+    assert.doesNotMatch(out, /message destination incident_ops/, 'the seeded example destination is not reported');
+  });
+
+  test('install --dry-run shows the plan and changes nothing; --yes applies it; a second run has nothing to do', async () => {
+    const mark = platform.emulator.requests().length;
+    const dry = await cafkit(['install', '--dry-run'], platform.env);
+    assert.equal(dry.code, 0, dry.out);
+    assert.match(dry.out, /\+ create .*helpdesk/);
+    assert.equal(platform.emulator.requests().slice(mark).filter((r) => r.method !== 'GET').length, 0);
+    const applied = await cafkit(['install', '--yes'], platform.env);
+    assert.equal(applied.code, 0, applied.out);
+    assert.match(applied.out, /Applied \d+ changes/);
+    const again = await cafkit(['install', '--yes'], platform.env);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /0 to create, 0 to update/);
+  });
+
+  test('selftest passes once installed: REST login, platform objects, TLS connect, subscribe permission', async () => {
     const { code, out } = await cafkit(['selftest'], platform.env);
     assert.equal(code, 0, out);
+    assert.match(out, /ok +platform objects: all \d+ destinations, fields and actions the processors need are there/);
     assert.match(out, /ok +REST login/);
     assert.match(out, /ok +broker TLS connect/);
     assert.match(out, /ok +subscribe queue actions\.201\.incident_ops: allowed/);

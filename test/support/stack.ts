@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { startBroker, type BrokerInstance } from './activemq.js';
-import { startEmulator, type EmulatorHandle } from '../../lib/emulator/index.js';
+import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../lib/emulator/index.js';
 import { loadConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
 import { createRuntime, type Runtime } from '../../lib/runtime/runtime.js';
@@ -28,8 +28,12 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-/** Starts a private ActiveMQ and an HTTPS emulator whose trigger side uses it. */
-export async function startPlatform(): Promise<Platform> {
+/**
+ * Starts a private ActiveMQ and an HTTPS emulator whose trigger side uses it.
+ * `emulator` options (e.g. `{ loopGuard: false }`, a `seed`) are passed to
+ * startEmulator on top of the wiring.
+ */
+export async function startPlatform(options: { emulator?: Omit<EmulatorOptions, 'tls' | 'broker' | 'orgId'> } = {}): Promise<Platform> {
   const broker = await startBroker();
   let emulator: EmulatorHandle;
   try {
@@ -40,6 +44,7 @@ export async function startPlatform(): Promise<Platform> {
       tls: { cert: readFileSync(path.join(broker.certsDir, 'broker.pem'), 'utf8'), key: readFileSync(path.join(broker.certsDir, 'broker-key.pem'), 'utf8') },
       apiKeys: [API_KEY],
       broker: { url: broker.url, login: broker.platform.user, passcode: broker.platform.password, tls: { ca: readFileSync(broker.ca, 'utf8') } },
+      ...options.emulator,
     });
   } catch (error) {
     await broker.stop();
@@ -80,7 +85,7 @@ export function processorConfig(platform: Platform, overrides: (config: Config) 
 }
 
 /** Starts an in-process runtime with the given processors. */
-export async function startRuntime(config: Config, processors: ProcessorDefinition[] | string = EXAMPLES): Promise<Runtime> {
+export async function startRuntime(config: Config, processors: ProcessorDefinition<any>[] | string = EXAMPLES): Promise<Runtime> {
   const definitions = typeof processors === 'string' ? await loadProcessors(processors) : processors;
   const runtime = createRuntime(config, definitions, { log: createLogger({ level: process.env['CAFKIT_TEST_LOG'] ? 'debug' : 'error' }) });
   await runtime.start(AbortSignal.timeout(30_000));

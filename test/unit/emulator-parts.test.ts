@@ -150,7 +150,7 @@ describe('emulator action message', () => {
     for (const key of ['task', 'artifact', 'note', 'milestone', 'attachment'] as const) assert.equal(data[key], null);
   });
 
-  test('carries the invoked note, or an id-only stand-in for objects the emulator does not store', () => {
+  test('carries the invoked note or artifact in full, or an id-only stand-in for objects the emulator does not store', () => {
     const store = new EmulatorStore(seed());
     const note = store.addNote(2095, { text: 'escalate me' }, 1);
     const onNote = store.createAction({ name: 'Escalate', type: 1, object_type: 'note', message_destinations: ['incident_ops'] });
@@ -158,9 +158,13 @@ describe('emulator action message', () => {
     assert.equal(body.note?.['text'], 'escalate me');
     assert.equal(body.type_id, 2);
     const onArtifact = store.createAction({ name: 'Scan', type: 1, object_type: 'artifact', message_destinations: ['incident_ops'] });
-    const artifact = buildActionData(store, { action: onArtifact, incident: store.incident(2095), objectType: 'artifact', objectId: 77, properties: {}, user: store.invoker() });
-    assert.deepEqual(artifact.artifact, { id: 77, inc_id: 2095 });
-    assert.ok(artifact.type_info?.['artifact']);
+    const artifact = buildActionData(store, { action: onArtifact, incident: store.incident(2095), objectType: 'artifact', objectId: 1, properties: {}, user: store.invoker() });
+    assert.deepEqual(artifact.artifact, store.artifact(2095, 1));
+    assert.equal(selectLabel(ActionDataSchema.parse(artifact), 'artifact', 'type', artifact.artifact?.['type']), 'IP Address');
+    assert.throws(() => buildActionData(store, { action: onArtifact, incident: store.incident(2095), objectType: 'artifact', objectId: 77, properties: {}, user: store.invoker() }), /artifact 77/);
+    const onMilestone = store.createAction({ name: 'Milestone', type: 1, object_type: 'milestone', message_destinations: ['incident_ops'] });
+    const milestone = buildActionData(store, { action: onMilestone, incident: store.incident(2095), objectType: 'milestone', objectId: 77, properties: {}, user: store.invoker() });
+    assert.deepEqual(milestone.milestone, { id: 77, inc_id: 2095 });
   });
 });
 

@@ -107,9 +107,10 @@ describe('emulator trigger side (in-memory transport)', () => {
     await assert.rejects(trigger.trigger({ action: 'Echo', incident: 2095, objectType: 'task', objectId: 1 }), /defined on incident objects, not on task/);
     store.createAction({ name: 'Scan', type: 1, object_type: 'artifact', message_destinations: ['incident_ops'] });
     await assert.rejects(trigger.trigger({ action: 'Scan', incident: 2095 }), /"objectId": is required/);
-    const inv = await trigger.trigger({ action: 'Scan', incident: 2095, objectId: 5 });
-    assert.deepEqual(inv.object, { type: 'artifact', id: 5 });
-    assert.deepEqual(JSON.parse(transport.sent[0]!.body).artifact, { id: 5, inc_id: 2095 });
+    await assert.rejects(trigger.trigger({ action: 'Scan', incident: 2095, objectId: 5 }), /"objectId": there is no artifact 5 on incident 2095/);
+    const inv = await trigger.trigger({ action: 'Scan', incident: 2095, objectId: 2 });
+    assert.deepEqual(inv.object, { type: 'artifact', id: 2 });
+    assert.deepEqual(JSON.parse(transport.sent[0]!.body).artifact, store.artifact(2095, 2));
   });
 
   test('without a broker every trigger answers 503', async () => {

@@ -1,0 +1,26 @@
+import { FakeApi } from './fake-api.js';
+
+/** An asset record, as the inventory API answers it. */
+export interface Asset {
+  ip: string;
+  hostname: string;
+  owner: string;
+  location: string;
+  criticality: string;
+}
+
+/** A fake asset inventory API: `GET /assets?ip=` → the asset, or 404 when it is not known. */
+export async function startInventory(assets: Asset[]): Promise<FakeApi & { assets: Asset[] }> {
+  const api = await FakeApi.start('inventory', [
+    {
+      method: 'GET',
+      path: '/assets',
+      handle: ({ query }) => {
+        if (!query['ip']) return { status: 400, body: { error: 'query parameter ip is required' } };
+        const asset = assets.find((a) => a.ip === query['ip']);
+        return asset ? { body: asset } : { status: 404, body: { error: `no asset with ip ${query['ip']}` } };
+      },
+    },
+  ]);
+  return Object.assign(api, { assets });
+}
