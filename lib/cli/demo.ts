@@ -50,6 +50,8 @@ export async function demo(options: { keep: boolean }): Promise<void> {
       rest.close();
     }
 
+    const installedMark = emulator.requests().length;
+
     say('processor: `cafkit run` configured by CAFKIT_* environment variables only');
     processor = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {
       env: {
@@ -87,11 +89,14 @@ export async function demo(options: { keep: boolean }): Promise<void> {
     const severity = await emulator.trigger({ destination: 'incident_ops', action: 'Set Severity', incident: 2095, properties: { severity: 'High' } });
     await emulator.waitFor(severity.id, wait);
 
+    // Setting the severity changes the incident, which fires the automatic severity rule: wait for that too.
+    for (const invocation of emulator.invocations()) await emulator.waitFor(invocation.id, wait);
+
     say('Action Status (as the platform UI lists it)');
     process.stdout.write(formatInvocations(emulator.invocations().slice().sort((a, b) => a.id - b.id) as unknown as InvocationView[]) + '\n');
 
     say('REST calls the processor made');
-    const calls = emulator.requests().filter((r) => r.path.includes('/rest/'));
+    const calls = emulator.requests().slice(installedMark).filter((r) => r.path.includes('/rest/'));
     for (const call of calls) process.stdout.write(`  ${call.method} ${call.path} -> ${call.status}  X-Co3ContextToken: ${call.contextToken ? 'sent' : 'MISSING'}\n`);
     const incident = emulator.store.incident(2095);
     process.stdout.write(`incident 2095 now has severity_code ${incident?.severity_code} (vers ${incident?.vers})\n`);
