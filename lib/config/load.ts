@@ -47,39 +47,62 @@ export interface LoadOptions {
  * const config = loadConfig({ file: 'cafkit.yaml' });
  */
 export function loadConfig(options: LoadOptions = {}): Config {
+  const config = loadSections(ConfigSchema, ['broker', 'rest'], options);
+  if (config.processors) config.processors = path.resolve(baseDir(options), config.processors);
+  return config;
+}
+
+/**
+ * The same steps as {@link loadConfig} for part of the file: only the top
+ * level `sections` are read (so a variable used elsewhere in the file need
+ * not be set), validated by `schema`, and the TLS files of `tlsSections`
+ * resolved. `cafkit install`, for one, needs `org_id` and `rest` only.
+ *
+ * @example
+ * loadConfigSections(RestOnlyConfigSchema, ['org_id', 'rest'], ['rest'], { file });
+ */
+export function loadConfigSections<S extends z.ZodType<Record<string, unknown>>>(schema: S, sections: string[], tlsSections: string[], options: LoadOptions = {}): z.infer<S> {
+  return loadSections(schema, tlsSections, options, sections);
+}
+
+function loadSections<S extends z.ZodType<Record<string, unknown>>>(schema: S, tlsSections: string[], options: LoadOptions, only?: string[]): z.infer<S> {
   const env = options.env ?? process.env;
-  let raw: unknown = {};
+  let raw: Record<string, unknown> = {};
   if (options.file) {
     if (!existsSync(options.file)) throw new ConfigError(`config file ${options.file} does not exist`);
-    const text = readFileSync(options.file, 'utf8');
+    let parsed: unknown;
     try {
-      raw = parseYaml(text) ?? {};
+      parsed = parseYaml(readFileSync(options.file, 'utf8')) ?? {};
     } catch (error) {
       throw new ConfigError(`config file ${options.file} is not valid YAML: ${(error as Error).message}`);
     }
-    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${options.file} must hold a mapping at the top`);
-    raw = substituteEnv(raw, env, []);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${options.file} must hold a mapping at the top`);
+    const picked = only ? Object.fromEntries(Object.entries(parsed).filter(([key]) => only.includes(key))) : parsed;
+    raw = substituteEnv(picked, env, []) as Record<string, unknown>;
   }
-  const merged = applyOverrides(raw as Record<string, unknown>, env);
-  const parsed = ConfigSchema.safeParse(merged);
+  const merged = applyOverrides(raw, env, only);
+  const parsed = schema.safeParse(merged);
   if (!parsed.success) {
     const issues = describeIssues(parsed.error.issues);
     const where = options.file ? ` in ${options.file} (or its CAFKIT_* environment overrides)` : ' (from CAFKIT_* environment variables)';
     throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
   }
-  const config = parsed.data;
-  const base = options.file ? path.dirname(path.resolve(options.file)) : process.cwd();
-  for (const section of ['broker', 'rest'] as const) {
+  const config = parsed.data as Record<string, Record<string, string | undefined>>;
+  const base = baseDir(options);
+  for (const section of tlsSections) {
     for (const key of ['ca', 'cert', 'key'] as const) {
-      const file = config[section][key];
+      const file = config[section]?.[key];
       if (file === undefined) continue;
       const resolved = path.resolve(base, file);
       if (!existsSync(resolved)) throw new ConfigError(`${section}.${key}: file ${resolved} does not exist`);
-      config[section][key] = resolved;
+      config[section]![key] = resolved;
     }
   }
-  if (config.processors) config.processors = path.resolve(base, config.processors);
-  return config;
+  return parsed.data;
+}
+
+function baseDir(options: LoadOptions): string {
+  return options.file ? path.dirname(path.resolve(options.file)) : process.cwd();
 }
 
 /** `path.to.key: message` for each zod issue. */
@@ -109,9 +132,10 @@ function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, at: string[]): un
   return value;
 }
 
-function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, only?: string[]): Record<string, unknown> {
   const result: Record<string, unknown> = structuredClone(raw);
   for (const [name, { key, type }] of Object.entries(ENV_OVERRIDES)) {
+    if (only && !only.includes(key[0]!)) continue;
     const value = env[name];
     if (value === undefined || value === '') continue;
     let parsed: unknown = value;

@@ -118,9 +118,10 @@ export function createTransport(config: Config, log: Log): Transport {
   });
 }
 
-/** The REST client the config describes. */
-export function createRestClient(config: Config, log: Log): RestClient {
+/** The REST client the config's `org_id` and `rest` describe; its secrets are registered for log redaction. */
+export function createRestClient(config: Pick<Config, 'org_id' | 'rest'>, log: Log): RestClient {
   const r = config.rest;
+  for (const secret of [r.password, r.api_key_secret, r.passphrase]) registerSecret(secret);
   return new RestClient({
     url: r.url,
     orgId: config.org_id,

@@ -1,13 +1,8 @@
 import { FakeApi } from './fake-api.js';
 
-/** An asset record, as the inventory API answers it. */
-export interface Asset {
-  ip: string;
-  hostname: string;
-  owner: string;
-  location: string;
-  criticality: string;
-}
+import type { Asset } from '../../../processors/asset-inventory/inventory.js';
+
+export type { Asset };
 
 /** A fake asset inventory API: `GET /assets?ip=` → the asset, or 404 when it is not known. */
 export async function startInventory(assets: Asset[]): Promise<FakeApi & { assets: Asset[] }> {
