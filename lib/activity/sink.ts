@@ -1,0 +1,14 @@
+import type { ActivityEvent } from './record.js';
+
+/**
+ * A downstream system the reporter delivers events to (a store, syslog,
+ * a webhook...). `deliver` may throw; the reporter retries with backoff.
+ */
+export interface ActivitySink {
+  /** Names the sink in logs, metrics and channel selection (`file`, `sqlite`, `syslog`...). */
+  readonly name: string;
+  /** Which events this sink wants; default: every event. Stores take only final events (with the signed record). */
+  accepts?(event: ActivityEvent): boolean;
+  deliver(event: ActivityEvent): Promise<void>;
+  close?(): Promise<void>;
+}
