@@ -10,7 +10,19 @@ import { HandlerTimeoutError } from './errors.js';
 import { inspectDelivery, type InvalidDelivery } from './inbound.js';
 import type { Limiter } from './limiter.js';
 import type { Handler, HandlerContext } from './processor.js';
+import type { ActivityHooks, Execution } from '../activity/execution.js';
 import { errorReply, progressReply, sendReply, successReply } from './reply.js';
+
+/** How an execution ended. */
+type FinalStatus = 'succeeded' | 'failed' | 'timed_out';
+
+/** What one run produced: the reply to store and send, and its activity. */
+interface RunOutcome {
+  stored: StoredReply;
+  execution: Execution | undefined;
+  status: FinalStatus;
+  error: string | null;
+}
 
 /** Where an action goes: its handler and its processor's settings. */
 export interface Route {
@@ -18,6 +30,10 @@ export interface Route {
   settings: unknown;
   /** Why the processor cannot run (its settings are missing); answered as an error. */
   problem?: string;
+  /** The processor's name, for activity records. */
+  processor?: string;
+  /** Steps the action declares up front. */
+  steps?: readonly string[];
 }
 
 /** Routes by destination programmatic name, then action name. */
@@ -37,6 +53,8 @@ export interface DispatcherDeps {
   deadLetterPrefix: string;
   handlerTimeoutMs: number;
   serializePerIncident: boolean;
+  /** Records every execution as a signed activity; absent when activities are off. */
+  activity?: ActivityHooks;
 }
 
 /** Counters for status output and the benchmark. */
@@ -61,7 +79,7 @@ export interface DispatchStats {
  */
 export class Dispatcher {
   readonly stats: DispatchStats = { received: 0, succeeded: 0, failed: 0, deadLettered: 0, replayed: 0, deferred: 0 };
-  private readonly running = new Map<string, Promise<StoredReply | undefined>>();
+  private readonly running = new Map<string, Promise<RunOutcome | undefined>>();
   private readonly controllers = new Set<AbortController>();
   private active = 0;
   private readonly idle: Array<() => void> = [];
@@ -111,8 +129,10 @@ export class Dispatcher {
 
   private async handle(delivery: InboundMessage): Promise<void> {
     this.stats.received++;
+    // Taken on arrival: the record says when the message came, not when a slot freed up.
+    const receivedAt = this.deps.activity ? new Date().toISOString() : '';
     const inspected = inspectDelivery(delivery, this.deps.maxBodyBytes);
-    if (!inspected.ok) return this.reject(delivery, inspected);
+    if (!inspected.ok) return this.reject(delivery, inspected, receivedAt);
 
     const key = `${delivery.destination.name}|${inspected.correlationId}`;
     const done = await this.deps.completed.get(key);
@@ -124,78 +144,93 @@ export class Dispatcher {
     // The same invocation redelivered while its first run is still going (e.g. after a reconnect): wait for that run.
     const existing = this.running.get(key);
     if (existing) {
-      const stored = await existing;
-      if (stored) {
+      const outcome = await existing;
+      if (outcome) {
         this.stats.replayed++;
-        await this.finish(delivery, stored);
+        await this.finish(delivery, outcome.stored);
       }
       return;
     }
-    const run = this.run(delivery, inspected.message, inspected.correlationId, inspected.replyTo, inspected.contextToken, key);
+    const run = this.run(delivery, inspected.message, inspected.correlationId, inspected.replyTo, inspected.contextToken, key, receivedAt);
     this.running.set(key, run);
-    let stored: StoredReply | undefined;
+    let outcome: RunOutcome | undefined;
     try {
-      stored = await run;
+      outcome = await run;
     } finally {
       this.running.delete(key);
     }
-    if (stored) await this.finish(delivery, stored);
+    if (!outcome) return;
+    await this.finish(delivery, outcome.stored);
+    if (outcome.execution) {
+      outcome.execution.replied(outcome.stored.reply);
+      this.deps.activity!.close(outcome.execution, outcome.status, outcome.error, { properties: inspected.message.properties });
+    }
   }
 
-  private run(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string): Promise<StoredReply | undefined> {
+  private run(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string, receivedAt: string): Promise<RunOutcome | undefined> {
     const incidentKey = this.deps.serializePerIncident && message.incident ? `incident:${message.incident.id}` : undefined;
     return this.deps.limiter.run(async () => {
       if (this.stopping) return undefined; // not started: leave it for redelivery
-      const reply = await this.execute(delivery, message, correlationId, replyTo, contextToken);
-      const stored: StoredReply = { replyTo, correlationId, reply, completedAt: Date.now() };
+      const execution = this.deps.activity?.open(this.programmaticName(delivery.destination.name), correlationId, receivedAt);
+      execution?.parsed(message);
+      const result = await this.execute(delivery, message, correlationId, replyTo, contextToken, execution);
+      const stored: StoredReply = { replyTo, correlationId, reply: result.reply, completedAt: Date.now() };
       await this.deps.completed.put(key, stored);
-      return stored;
+      return { stored, execution, status: result.status, error: result.reply.message_type === 0 ? null : result.reply.message };
     }, incidentKey);
   }
 
-  private async execute(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined): Promise<Acknowledgement> {
+  private async execute(
+    delivery: InboundMessage,
+    message: ActionData,
+    correlationId: string,
+    replyTo: string,
+    contextToken: string | undefined,
+    execution: Execution | undefined,
+  ): Promise<{ reply: Acknowledgement; status: FinalStatus }> {
     const destination = this.programmaticName(delivery.destination.name);
     const meta: Record<string, unknown> = { correlationId, destination, actionId: message.action_id };
     const log = this.deps.log;
     const rest = this.deps.rest.withContextToken(contextToken);
+    const failed = (text: string) => {
+      this.stats.failed++;
+      return { reply: errorReply(text), status: 'failed' as const };
+    };
     let action: string | undefined;
     try {
       action = await this.deps.catalog.resolve(message.action_id, rest);
     } catch (error) {
-      this.stats.failed++;
       log.error('could not resolve the action name', { ...meta, error: (error as Error).message });
-      return errorReply(`could not resolve action id ${message.action_id} to a name: ${(error as Error).message}`);
+      return failed(`could not resolve action id ${message.action_id} to a name: ${(error as Error).message}`);
     }
     if (action === undefined) {
-      this.stats.failed++;
       log.warn('unknown action id', meta);
-      return errorReply(`action id ${message.action_id} is not known to the platform`);
+      return failed(`action id ${message.action_id} is not known to the platform`);
     }
     meta['action'] = action;
     const route = this.deps.routes.get(destination)?.get(action);
     if (!route) {
-      this.stats.failed++;
       log.warn('no handler for this action', meta);
-      return errorReply(`no handler for action "${action}" on destination "${destination}"`);
+      return failed(`no handler for action "${action}" on destination "${destination}"`);
     }
     if (route.problem) {
-      this.stats.failed++;
       log.warn('processor not configured', { ...meta, problem: route.problem });
-      return errorReply(route.problem);
+      return failed(route.problem);
     }
-    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta, route.settings);
+    execution?.started(action, route.processor ?? null, route.steps);
+    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta, route.settings, execution);
     const started = performance.now();
     try {
       const result = await this.withTimeout(route.handler(message, context), context);
       this.stats.succeeded++;
       // Per-action success is debug: at volume a line per action costs the broker CPU; the activity record is the audit trail.
       if (log.isLevelEnabled?.('debug') ?? true) log.debug('action succeeded', { ...meta, ms: Math.round(performance.now() - started) });
-      return successReply(result, action);
+      return { reply: successReply(result, action), status: 'succeeded' };
     } catch (error) {
       this.stats.failed++;
       const text = error instanceof Error ? error.message : String(error);
       log.warn('action failed', { ...meta, error: text, ms: Math.round(performance.now() - started) });
-      return errorReply(text);
+      return { reply: errorReply(text), status: error instanceof HandlerTimeoutError ? 'timed_out' : 'failed' };
     } finally {
       context.release();
     }
@@ -216,9 +251,11 @@ export class Dispatcher {
   }
 
   /** Sends an informational reply; losing one must not fail the action. */
-  async progress(replyTo: string, correlationId: string, text: string, meta: Record<string, unknown>): Promise<void> {
+  async progress(replyTo: string, correlationId: string, text: string, meta: Record<string, unknown>, execution?: Execution): Promise<void> {
+    const reply = progressReply(text);
     try {
-      await sendReply(this.deps.transport, replyTo, correlationId, progressReply(text), { confirm: false });
+      await sendReply(this.deps.transport, replyTo, correlationId, reply, { confirm: false });
+      execution?.replied(reply);
     } catch (error) {
       this.deps.log.debug('progress message not sent', { ...meta, error: (error as Error).message });
     }
@@ -266,16 +303,20 @@ export class Dispatcher {
     }
   }
 
-  private async reject(delivery: InboundMessage, invalid: InvalidDelivery): Promise<void> {
+  private async reject(delivery: InboundMessage, invalid: InvalidDelivery, receivedAt: string): Promise<void> {
     this.deps.log.warn('message cannot be run; dead-lettering it', { reason: invalid.reason, correlationId: invalid.correlationId, destination: delivery.destination.name });
+    const execution = this.deps.activity?.open(this.programmaticName(delivery.destination.name), invalid.correlationId ?? null, receivedAt);
     if (invalid.replyTo) {
+      const reply = errorReply(`cafkit could not run this message: ${invalid.reason}`);
       try {
-        await sendReply(this.deps.transport, invalid.replyTo, invalid.correlationId, errorReply(`cafkit could not run this message: ${invalid.reason}`));
+        await sendReply(this.deps.transport, invalid.replyTo, invalid.correlationId, reply);
+        execution?.replied(reply);
       } catch (error) {
         this.deps.log.warn('error reply for a bad message not sent', { error: (error as Error).message });
       }
     }
     await this.deadLetterAndAck(delivery, invalid.reason);
+    if (execution) this.deps.activity!.close(execution, 'dead_lettered', invalid.reason);
   }
 
   private async deadLetterAndAck(delivery: InboundMessage, reason: string): Promise<void> {
@@ -326,11 +367,26 @@ class Context implements HandlerContext {
     readonly headers: Readonly<Record<string, string>>,
     private readonly meta: Record<string, unknown>,
     readonly settings: unknown,
+    private readonly execution: Execution | undefined,
   ) {
     this.orgId = dispatcher.orgId;
   }
 
-  readonly progress = (text: string): Promise<void> => this.dispatcher.progress(this.replyTo, this.correlationId, text, this.meta);
+  readonly progress = (text: string): Promise<void> => this.dispatcher.progress(this.replyTo, this.correlationId, text, this.meta, this.execution);
+
+  readonly step = async <T extends Record<string, unknown> | void>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const execution = this.execution;
+    if (!execution) return fn();
+    const step = execution.stepStarted(name);
+    try {
+      const output = await fn();
+      execution.stepEnded(step, { output: output && typeof output === 'object' ? (output as Record<string, unknown>) : undefined });
+      return output;
+    } catch (error) {
+      execution.stepEnded(step, { error: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+  };
 
   readonly label = (type: string, field: string, id: unknown): string | undefined => selectLabel(this.message, type, field, id);
 

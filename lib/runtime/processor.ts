@@ -19,6 +19,14 @@ export interface HandlerContext<S = unknown> {
   signal: AbortSignal;
   /** The select field's label for an id, through the message's `type_info`. */
   label(type: string, field: string, id: unknown): string | undefined;
+  /**
+   * Runs `fn` as a named step of this action: its start, end, outcome and the
+   * output variables it returns are recorded in the activity.
+   *
+   * @example
+   * const ticket = await ctx.step('create ticket', () => helpdesk.create(...)); // returns { ticket_id }
+   */
+  step<T extends Record<string, unknown> | void>(name: string, fn: () => Promise<T> | T): Promise<T>;
   /** The invocation this message belongs to (e.g. `invid:80`). */
   correlationId: string;
   orgId: number;
@@ -47,6 +55,8 @@ export interface ProcessorDefinition<S = unknown> {
    */
   settings?: z.ZodType<S>;
   actions: Record<string, Handler<S>>;
+  /** Steps each action declares up front, by action name: they show as pending until they run. */
+  steps?: Record<string, readonly string[]>;
 }
 
 /**

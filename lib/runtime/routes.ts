@@ -41,7 +41,7 @@ export function buildRoutes(processors: ProcessorDefinition<any>[], settings: Re
         const previous = owners.get(id);
         if (previous) throw new Error(`action "${action}" on destination "${destination.name}" has two handlers: ${previous} and ${owner}`);
         owners.set(id, owner);
-        table.set(action, { handler, settings: resolved.settings, problem: resolved.problem });
+        table.set(action, { handler, settings: resolved.settings, problem: resolved.problem, processor: owner, steps: processor.steps?.[action] ?? [] });
       }
     }
   }
