@@ -13,7 +13,7 @@ export class ConfigError extends Error {
 }
 
 /** Environment variables that override the file, and the key each sets. */
-export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'int' }> = {
+export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'int' | 'list' }> = {
   CAFKIT_ORG_ID: { key: ['org_id'], type: 'int' },
   CAFKIT_BROKER_URL: { key: ['broker', 'url'], type: 'string' },
   CAFKIT_BROKER_USER: { key: ['broker', 'user'], type: 'string' },
@@ -29,6 +29,9 @@ export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'in
   CAFKIT_PROCESSORS: { key: ['processors'], type: 'string' },
   CAFKIT_LOG_LEVEL: { key: ['log', 'level'], type: 'string' },
   CAFKIT_LOG_FILE: { key: ['log', 'file'], type: 'string' },
+  /** Comma-separated store URLs; `none` turns activities off. */
+  CAFKIT_ACTIVITY_STORES: { key: ['activity', 'stores'], type: 'list' },
+  CAFKIT_KEYS_DIR: { key: ['activity', 'keys_dir'], type: 'string' },
 };
 
 /** Where a configuration came from, for messages. */
@@ -143,6 +146,7 @@ function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, on
       if (!/^-?\d+$/.test(value.trim())) throw new ConfigError(`${name}: "${value}" is not a whole number`);
       parsed = Number(value);
     }
+    if (type === 'list') parsed = value.trim() === 'none' ? [] : value.split(',').map((item) => item.trim()).filter(Boolean);
     let node = result;
     for (const part of key.slice(0, -1)) {
       if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};

@@ -75,6 +75,42 @@ export const RuntimeConfigSchema = z.strictObject({
   completed_memory: z.number().int().min(0).default(10_000),
 });
 
+const Channels = z.union([z.literal('all'), z.array(z.string().min(1))]);
+
+/** Activities: the signed record of every execution, where it is stored and reported. */
+export const ActivityConfigSchema = z.strictObject({
+  /**
+   * Stores of signed records, by URL: `sqlite:<file>`, `file:<activities.jsonl>`,
+   * `mysql://user:password@host:port/db` (or `mariadb://`). `[]` turns activities off.
+   * Default: SQLite in `<CAFKIT_HOME>/activities.db`.
+   */
+  stores: z.array(z.string().min(1)).optional(),
+  /** Signing keys folder (private key 0600). Default `<CAFKIT_HOME>/keys`. */
+  keys_dir: z.string().min(1).optional(),
+  /** Add a snapshot of the handler's context variables to each record (Lope's `report_memory`). */
+  report_memory: z.boolean().default(false),
+  /** Base64 the memory snapshot (Lope's `encode_b64_memory_reported`). */
+  encode_b64_memory: z.boolean().default(false),
+  /** JSON Lines store: each line base64 instead of JSON. */
+  file_base64: z.boolean().default(false),
+  file_max_size_mb: z.number().positive().default(100),
+  file_max_files: z.number().int().min(1).default(10),
+  /** Events queued per channel before the overflow policy applies. */
+  queue_size: z.number().int().min(1).default(10_000),
+  /** A full queue spills to a local file and replays later, or drops the oldest (counted). */
+  overflow: z.enum(['spill', 'drop_oldest']).default('spill'),
+  /** Where spill files go. Default `<CAFKIT_HOME>/spill`. */
+  spill_dir: z.string().min(1).optional(),
+  /** Which channels get activities (Lope's `all` flag or a list of channel names). */
+  channels: Channels.default('all'),
+  /** Per processor (or `processor/action`), which channels get its activities. */
+  routes: z.record(z.string(), Channels).default({}),
+  /** Remember completed replies in the first SQL store, so a restart or another instance does not run an action twice. */
+  durable_replies: z.boolean().default(true),
+  /** On shutdown, how long the reporter may take to deliver what is queued. */
+  drain_timeout_ms: z.number().int().min(0).default(10_000),
+});
+
 /** Logging. */
 export const LogConfigSchema = z.strictObject({
   level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -100,6 +136,7 @@ export const ConfigSchema = z.strictObject({
   rest: RestConfigSchema,
   runtime: RuntimeConfigSchema.default(RuntimeConfigSchema.parse({})),
   log: LogConfigSchema.default(LogConfigSchema.parse({})),
+  activity: ActivityConfigSchema.default(ActivityConfigSchema.parse({})),
   /** Folder of processors to load; the bundled examples when absent. */
   processors: z.string().min(1).optional(),
   /** Each processor's own settings, by processor name, validated by the processor's schema. */
