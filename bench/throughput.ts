@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: M action messages through the real broker, answered by
- * (a) the floor consumer and (b) `cafkit run` with the Echo handler, in the
- * same run. Prints replies/s, latency p50/p99, peak RSS, and the ratio b/a.
+ * (a) the floor consumer, (b) `cafkit run` with the Echo handler and
+ * activities off, and (c) the same with signed activities in a JSON Lines
+ * file and SQLite, in the same run. Prints replies/s, latency p50/p99,
+ * peak RSS, CPU per message, and the ratios b/a and c/b.
  * Env: BENCH_MESSAGES (default 10000), BENCH_CONCURRENCY (default 25), BENCH_ROUNDS (default 3, after an uncounted warm-up).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import os from 'node:os';
@@ -102,6 +104,7 @@ async function measure(platform: Platform, name: string, consumer: ChildProcess,
 
 async function main(): Promise<void> {
   const platform = await startPlatform();
+  const home = mkdtempSync(path.join(os.tmpdir(), 'cafkit-bench-'));
   try {
     const queue = `actions.${platform.broker.orgId}.incident_ops`;
     const echoId = platform.emulator.store.action('Echo').id;
@@ -115,11 +118,22 @@ async function main(): Promise<void> {
       });
       results.push(await measure(platform, `floor-r${round}`, floor, echoId, queue));
       const profile = [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PACKAGE_ROOT, 'bench', 'results', 'profiles')}`] : []), ...(process.env['BENCH_NODE_FLAGS'] ? process.env['BENCH_NODE_FLAGS'].split(' ') : [])];
-      const cafkit = spawn(process.execPath, [...profile, path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {
-        env: { ...process.env, ...platform.env, CAFKIT_CONCURRENCY: String(CONCURRENCY), CAFKIT_LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      results.push(await measure(platform, `cafkit-r${round}`, cafkit, echoId, queue));
+      const runCafkit = (activityStores: string) =>
+        spawn(process.execPath, [...profile, path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {
+          env: {
+            ...process.env,
+            ...platform.env,
+            CAFKIT_HOME: home,
+            CAFKIT_ACTIVITY_STORES: activityStores,
+            CAFKIT_CONCURRENCY: String(CONCURRENCY),
+            CAFKIT_LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      // (b) as in the issue: the Echo handler, activities off.
+      results.push(await measure(platform, `cafkit-r${round}`, runCafkit('none'), echoId, queue));
+      // (c) the same with signed activities stored in a JSON Lines file and SQLite.
+      results.push(await measure(platform, `activity-r${round}`, runCafkit(`file:${path.join(home, `r${round}.jsonl`)},sqlite:${path.join(home, `r${round}.db`)}`), echoId, queue));
     }
     const counted = results.filter((r) => !r.name.endsWith('-r0'));
     const floors = counted.filter((r) => r.name.startsWith('floor'));
@@ -129,16 +143,21 @@ async function main(): Promise<void> {
     // Each round runs the two back to back, so their ratio shares that moment's machine noise.
     const paired = cafkits.map((c, i) => c.perSecond / floors[i]!.perSecond).sort((x, y) => x - y);
     const medianPaired = paired[Math.floor(paired.length / 2)]!;
+    const activities = counted.filter((r) => r.name.startsWith('activity'));
+    const activityPaired = activities.map((a, i) => a.perSecond / cafkits[i]!.perSecond).sort((x, y) => x - y);
+    const activityMedian = activityPaired[Math.floor(activityPaired.length / 2)]!;
     const lines = [
       `cafkit bench: ${M} messages, concurrency ${CONCURRENCY}, ${ROUNDS} rounds, ${os.cpus().length} cores, node ${process.version}`,
       ...counted.map((r) => `${r.name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(6)} replies/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  peak RSS ${r.peakRssMb} MB  CPU ${r.cpuUsPerMessage.toFixed(0)} us/msg  (${r.seconds.toFixed(2)} s)`),
       `ratio cafkit/floor: best of rounds ${ratio.toFixed(3)}, median of paired rounds ${medianPaired.toFixed(3)} (${paired.map((r) => r.toFixed(2)).join(', ')})  (target >= 0.9)`,
+      `ratio with activities (signed, file + SQLite) / without: median of paired rounds ${activityMedian.toFixed(3)} (${activityPaired.map((r) => r.toFixed(2)).join(', ')})  (target >= 0.85)`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
     mkdirSync(path.join(PACKAGE_ROOT, 'bench', 'results'), { recursive: true });
-    writeFileSync(path.join(PACKAGE_ROOT, 'bench', 'results', 'latest.json'), JSON.stringify({ at: new Date().toISOString(), messages: M, concurrency: CONCURRENCY, results: counted, ratio, medianPaired, paired }, null, 2));
+    writeFileSync(path.join(PACKAGE_ROOT, 'bench', 'results', 'latest.json'), JSON.stringify({ at: new Date().toISOString(), messages: M, concurrency: CONCURRENCY, results: counted, ratio, medianPaired, paired, activityMedian, activityPaired }, null, 2));
   } finally {
     await platform.stop();
+    rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -39,6 +39,16 @@ export class Execution {
     this.event('received', {}, receivedAt);
   }
 
+  /** The processor that handles it, once known. */
+  get processor(): string | null {
+    return this.processorName;
+  }
+
+  /** The action's name, once resolved. */
+  get action(): string | null {
+    return this.actionName;
+  }
+
   /** The parsed message (absent for one that could not be parsed). */
   parsed(message: ActionData): void {
     this.message = message;

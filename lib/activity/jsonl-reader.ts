@@ -86,7 +86,8 @@ export async function* readJsonl(file: string): AsyncIterable<ActivityRecord | U
 function parseLine(line: string, where: string): ActivityRecord | UnreadableRecord {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    // The file store's base64 mode: a line not starting with `{` is the base64 of the record's JSON.
+    value = JSON.parse(line.trimStart().startsWith('{') ? line : Buffer.from(line.trim(), 'base64').toString('utf8'));
   } catch (error) {
     // The line text is not quoted: it may be long, and only the writer knows what it holds.
     return new UnreadableRecord(where, `not JSON (${(error as Error).message})`, salvageIdentity(line));

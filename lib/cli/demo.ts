@@ -56,6 +56,7 @@ export async function demo(options: { keep: boolean }): Promise<void> {
     processor = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {
       env: {
         ...process.env,
+        CAFKIT_HOME: paths.home,
         CAFKIT_ORG_ID: broker['CAFKIT_ORG_ID'],
         CAFKIT_BROKER_URL: broker['CAFKIT_BROKER_URL'],
         CAFKIT_BROKER_USER: broker['CAFKIT_BROKER_USER'],
@@ -100,6 +101,18 @@ export async function demo(options: { keep: boolean }): Promise<void> {
     for (const call of calls) process.stdout.write(`  ${call.method} ${call.path} -> ${call.status}  X-Co3ContextToken: ${call.contextToken ? 'sent' : 'MISSING'}\n`);
     const incident = emulator.store.incident(2095);
     process.stdout.write(`incident 2095 now has severity_code ${incident?.severity_code} (vers ${incident?.vers})\n`);
+
+    if (!options.keep) {
+      say('activities: every execution was signed and stored; `cafkit verify` checks them');
+      // Stopping the processor drains its reporter, so every record is in the store.
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      const { verifyCommand, formatReport } = await import('./verify-command.js');
+      const activities = path.join(paths.home, 'activities.db');
+      process.stdout.write(formatReport(activities, await verifyCommand(activities, { keys: path.join(paths.home, 'keys') })) + '\n');
+    }
 
     if (options.keep) {
       say('running; Ctrl-C stops everything');

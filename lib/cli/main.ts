@@ -98,6 +98,19 @@ program
   });
 
 program
+  .command('verify')
+  .description('check every stored activity record: signatures, chains (a removed record), known keys')
+  .argument('<target>', 'a JSON Lines file, or a database URL (sqlite:<file>, mysql://user:pw@host:port/db)')
+  .option('--keys <folder>', 'the signing keyring (default <CAFKIT_HOME>/keys)')
+  .option('--pruned', 'old rotated files were deleted: accept chains that start after seq 1')
+  .action(async (target: string, opts: { keys?: string; pruned?: boolean }) => {
+    const { verifyCommand, formatReport } = await import('./verify-command.js');
+    const report = await verifyCommand(target, opts);
+    process.stdout.write(formatReport(target, report) + '\n');
+    process.exit(report.problems.length === 0 ? 0 : 1);
+  });
+
+program
   .command('demo')
   .description('start a broker, the emulator and a processor, invoke the example actions, print the Action Status list')
   .option('--keep', 'keep everything running until Ctrl-C')

@@ -4,6 +4,7 @@ import { createLogger } from '../log/logger.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { loadProcessors } from '../runtime/load-processors.js';
 import { PACKAGE_ROOT } from './dev-state.js';
+import { createActivitySystem } from '../activity/system.js';
 
 /**
  * `cafkit run`: loads the config (file and/or CAFKIT_* variables) and the
@@ -15,7 +16,9 @@ export async function runCommand(options: { config?: string }): Promise<void> {
   const folder = config.processors ?? path.join(PACKAGE_ROOT, 'processors');
   const processors = await loadProcessors(folder);
   log.info('loaded processors', { folder, processors: processors.map((p) => p.name) });
-  const runtime = createRuntime(config, processors, { log });
+  const activity = await createActivitySystem(config, log);
+  if (activity) log.info('activities signed and stored', { stores: activity.stores.map((s) => s.name), durableReplies: Boolean(activity.completed) });
+  const runtime = createRuntime(config, processors, { log, activity });
   const abort = new AbortController();
   let stopping = false;
   const stop = (signal: string) => {

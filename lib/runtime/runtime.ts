@@ -12,6 +12,7 @@ import { Dispatcher } from './dispatcher.js';
 import { Limiter } from './limiter.js';
 import type { ProcessorDefinition } from './processor.js';
 import { buildRoutes, type RouteDestination } from './routes.js';
+import type { ActivitySystem } from '../activity/system.js';
 
 /** Parts a runtime can be given instead of building them from the config. */
 export interface RuntimeParts {
@@ -19,6 +20,8 @@ export interface RuntimeParts {
   rest?: RestClient;
   completed?: CompletedReplies;
   log?: Log;
+  /** Signed activity records, their stores and channels; none when absent. */
+  activity?: ActivitySystem;
 }
 
 /**
@@ -42,6 +45,7 @@ export class Runtime {
     processors: ProcessorDefinition<any>[],
     private readonly log: Log,
     completed: CompletedReplies,
+    private readonly activity?: ActivitySystem,
   ) {
     const { routes, destinations, problems } = buildRoutes(processors, config.settings);
     for (const problem of problems) log.warn(`${problem}; its actions will answer with this error`);
@@ -59,6 +63,7 @@ export class Runtime {
       deadLetterPrefix: config.runtime.dead_letter_prefix,
       handlerTimeoutMs: config.runtime.handler_timeout_ms,
       serializePerIncident: config.runtime.serialize_per_incident,
+      activity: activity?.recorder,
     });
     transport.onState((state, detail) => {
       if (state === 'connected') log.info('broker connected', { url: config.broker.url });
@@ -90,6 +95,7 @@ export class Runtime {
     if (!drained) this.log.warn('stopping: deadline passed; unfinished actions stay unacknowledged and will be redelivered', { inFlight: this.dispatcher.inFlight });
     await this.transport.close();
     this.rest.close();
+    await this.activity?.close(this.config.activity.drain_timeout_ms);
     this.log.info('stopped', { ...this.dispatcher.stats });
   }
 }
@@ -100,7 +106,8 @@ export function createRuntime(config: Config, processors: ProcessorDefinition<an
   for (const secret of [config.broker.password, config.rest.password, config.rest.api_key_secret, config.broker.passphrase, config.rest.passphrase]) registerSecret(secret);
   const transport = parts.transport ?? createTransport(config, log);
   const rest = parts.rest ?? createRestClient(config, log);
-  return new Runtime(config, transport, rest, processors, log, parts.completed ?? new MemoryCompletedReplies(config.runtime.completed_memory));
+  const completed = parts.completed ?? parts.activity?.completed ?? new MemoryCompletedReplies(config.runtime.completed_memory);
+  return new Runtime(config, transport, rest, processors, log, completed, parts.activity);
 }
 
 /** The broker transport the config describes. */

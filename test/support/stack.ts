@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { startBroker, type BrokerInstance } from './activemq.js';
@@ -130,8 +131,10 @@ export interface ProcessorProcess {
 
 /** Runs `cafkit run` as a separate process with CAFKIT_* variables only. */
 export function spawnProcessor(env: Record<string, string>): ProcessorProcess {
+  // Its own CAFKIT_HOME: signing keys and the activity database of one test stay out of the others' way.
+  const home = mkdtempSync(path.join(tmpdir(), 'cafkit-home-'));
   const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {
-    env: { ...process.env, CAFKIT_CONFIG: '', ...env },
+    env: { ...process.env, CAFKIT_CONFIG: '', CAFKIT_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

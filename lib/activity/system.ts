@@ -1,0 +1,106 @@
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { silentLog, type Log } from '../log/log.js';
+import type { CompletedReplies } from '../runtime/completed-replies.js';
+import { FileActivityStore } from './file-store.js';
+import { defaultKeyringDir, openKeyring } from './keyring.js';
+import { ActivityRecorder } from './recorder.js';
+import { Reporter } from './reporter.js';
+import { ChainSigner } from './signer.js';
+import { SqlCompletedReplies } from './sql-completed-replies.js';
+import { openActivityStore, SqlActivityStore } from './sql-store.js';
+import type { ActivitySink } from './sink.js';
+import type { ActivityStore } from './store.js';
+
+/** Everything the activity feature runs on, built from the config. */
+export interface ActivitySystem {
+  recorder: ActivityRecorder;
+  reporter: Reporter;
+  stores: Array<ActivityStore & ActivitySink>;
+  /** Durable completed-reply memory in the first SQL store (when `durable_replies`). */
+  completed: CompletedReplies | undefined;
+  /** Delivers what is queued (up to the deadline), then closes the stores. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/** `<CAFKIT_HOME>` (default `./.cafkit` of the working folder). */
+export function cafkitHomeDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env['CAFKIT_HOME'] ?? '.cafkit');
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The store a URL names: `file:<path>`, `sqlite:<file>`, `mysql://…`, `mariadb://…`. */
+export async function openStore(url: string, config: Config['activity'], log: Log, name?: string): Promise<ActivityStore & ActivitySink> {
+  if (url.startsWith('file:')) {
+    const file = path.resolve(url.slice('file:'.length));
+    mkdirSync(path.dirname(file), { recursive: true });
+    return FileActivityStore.open({ path: file, base64: config.file_base64, maxBytes: config.file_max_size_mb * 1024 * 1024, keep: config.file_max_files, name, log });
+  }
+  if (url.startsWith('sqlite:')) mkdirSync(path.dirname(path.resolve(url.slice('sqlite:'.length))), { recursive: true });
+  if (/^(sqlite:|mysql:\/\/|mariadb:\/\/)/.test(url)) return openActivityStore(url, { name });
+  throw new Error(`activity.stores: "${url}" is not a store URL (file:<path>, sqlite:<file>, mysql://… or mariadb://…)`);
+}
+
+/**
+ * Builds the activity system, or returns `undefined` when `activity.stores`
+ * is empty. The signing key is created on first run and never silently
+ * replaced; each process signs its own chain.
+ */
+export async function createActivitySystem(config: Config, log: Log = silentLog, env: NodeJS.ProcessEnv = process.env): Promise<ActivitySystem | undefined> {
+  const a = config.activity;
+  const home = cafkitHomeDir(env);
+  const urls = a.stores ?? [`sqlite:${path.join(home, 'activities.db')}`];
+  if (urls.length === 0) return undefined;
+  const keyring = openKeyring(a.keys_dir ? path.resolve(a.keys_dir) : defaultKeyringDir(env));
+  const stores: Array<ActivityStore & ActivitySink> = [];
+  const counts = new Map<string, number>();
+  try {
+    for (const url of urls) {
+      const kind = url.startsWith('file:') ? 'file' : url.startsWith('sqlite:') ? 'sqlite' : 'mysql';
+      const n = (counts.get(kind) ?? 0) + 1;
+      counts.set(kind, n);
+      stores.push(await openStore(url, a, log, n === 1 ? kind : `${kind}${n}`));
+    }
+  } catch (error) {
+    await Promise.all(stores.map((s) => s.close().catch(() => {})));
+    throw error;
+  }
+  const spillDir = path.resolve(a.spill_dir ?? path.join(home, 'spill'));
+  mkdirSync(spillDir, { recursive: true });
+  const reporter = new Reporter(stores, { queueSize: a.queue_size, overflow: a.overflow, spillDir, log });
+  const signer = new ChainSigner(keyring, { chainId: `${os.hostname()}-${randomUUID()}` });
+  const recorder = new ActivityRecorder({
+    orgId: config.org_id,
+    identity: { host: os.hostname(), version: packageVersion() },
+    signer,
+    reporter,
+    channels: a.channels,
+    routes: a.routes,
+    reportMemory: a.report_memory,
+    encodeB64Memory: a.encode_b64_memory,
+    log,
+  });
+  const sql = stores.find((s): s is SqlActivityStore => s instanceof SqlActivityStore);
+  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection) : undefined;
+  return {
+    recorder,
+    reporter,
+    stores,
+    completed,
+    async close(deadlineMs) {
+      const result = await reporter.drain(deadlineMs);
+      if (!result.drained) log.warn('activity reporter: deadline passed with events still queued (spilled ones are replayed at next start)', { left: result.left });
+      await Promise.all(stores.map((s) => s.close().catch((error: unknown) => log.warn('closing an activity store failed', { error: (error as Error).message }))));
+    },
+  };
+}
