@@ -202,6 +202,7 @@ const sqliteTurns = new Map<string, { tail: Promise<unknown>; users: number }>()
 class SqliteConnection implements SqlConnection {
   readonly dialect = sqliteDialect;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly batch: Array<{ sql: string; params: readonly SqlValue[]; resolve: (r: { changes: number }) => void; reject: (e: Error) => void }> = [];
   private readonly turn: { tail: Promise<unknown>; users: number };
   private readonly direct: SqlExecutor;
 
@@ -229,8 +230,44 @@ class SqliteConnection implements SqlConnection {
     return new SqliteConnection(db, file);
   }
 
-  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.inTurn(() => this.direct.run(sql, params));
+  /**
+   * Writes issued in the same turn of the event loop are committed together
+   * (group commit): one WAL commit instead of one per statement, which is
+   * most of the cost of a small write. Each promise settles after that
+   * commit; a statement that fails (a constraint) fails alone, as SQLite
+   * aborts only that statement and keeps the transaction.
+   */
+  run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ sql, params, resolve, reject });
+      if (this.batch.length === 1) setImmediate(() => void this.inTurn(async () => this.flush()));
+    });
+  }
+
+  private flush(): void {
+    const batch = this.batch.splice(0);
+    if (batch.length === 0) return; // flushed already, by close()
+    const results: Array<{ changes: number } | Error> = [];
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const write of batch) {
+        try {
+          results.push({ changes: this.prepare(write.sql).run(...write.params).changes });
+        } catch (error) {
+          results.push(error as Error);
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const write of batch) write.reject(error as Error);
+      return;
+    }
+    batch.forEach((write, i) => {
+      const result = results[i]!;
+      if (result instanceof Error) write.reject(result);
+      else write.resolve(result);
+    });
   }
 
   all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
@@ -259,6 +296,8 @@ class SqliteConnection implements SqlConnection {
   async close(): Promise<void> {
     await this.inTurn(async () => {
       if (!this.db.open) return;
+      // Writes still waiting for their group commit go in before the database closes.
+      if (this.batch.length) this.flush();
       this.db.close();
       if (--this.turn.users === 0 && sqliteTurns.get(this.file) === this.turn) sqliteTurns.delete(this.file);
     });
