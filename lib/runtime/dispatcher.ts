@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { NotConnectedError, type InboundMessage, type Transport } from '../broker/transport.js';
 import type { RestClient } from '../rest/client.js';
 import { childLog, type Log } from '../log/log.js';
@@ -12,6 +13,18 @@ import type { Limiter } from './limiter.js';
 import type { Handler, HandlerContext } from './processor.js';
 import type { ActivityHooks, Execution } from '../activity/execution.js';
 import { errorReply, progressReply, sendReply, successReply } from './reply.js';
+
+/**
+ * Identifies an invocation for the completed-reply memory. A redelivery
+ * carries the same headers, token included; a new invocation that reuses a
+ * correlation id (a platform, or an emulator, whose counter restarted) has a
+ * new token, so it runs. The token is hashed: it is a credential and the
+ * memory may be a shared database.
+ */
+export function completedKey(queue: string, correlationId: string, contextToken: string | undefined): string {
+  const token = contextToken ? `|${createHash('sha256').update(contextToken).digest('base64url').slice(0, 22)}` : '';
+  return `${queue}|${correlationId}${token}`;
+}
 
 /** How an execution ended. */
 type FinalStatus = 'succeeded' | 'failed' | 'timed_out';
@@ -134,7 +147,7 @@ export class Dispatcher {
     const inspected = inspectDelivery(delivery, this.deps.maxBodyBytes);
     if (!inspected.ok) return this.reject(delivery, inspected, receivedAt);
 
-    const key = `${delivery.destination.name}|${inspected.correlationId}`;
+    const key = completedKey(delivery.destination.name, inspected.correlationId, inspected.contextToken);
     const done = await this.deps.completed.get(key);
     if (done) {
       this.stats.replayed++;

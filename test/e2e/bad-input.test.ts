@@ -72,6 +72,14 @@ describe('bad input is answered, dead-lettered with the reason, and the processo
     assert.equal(stack.runtime.dispatcher.stats.replayed, 1);
   });
 
+  test('a new invocation that reuses a correlation-id (a new context token) runs', async () => {
+    const body = JSON.stringify({ action_id: platform.emulator.store.action('Add Note').id, incident: { id: 2096 }, properties: { note_text: 'only-once' }, type_info: {} });
+    await platformLink.send(queue, body, { headers: { 'reply-to': replyTo, 'correlation-id': 'dup-1', Co3ContextToken: 'a-new-token' } });
+    await eventually(() => (replies.messages.filter((m) => m.headers['correlation-id'] === 'dup-1').length === 3 ? true : undefined), 'the third reply');
+    assert.equal(platform.emulator.store.notes(2096).filter((n) => JSON.stringify(n).includes('only-once')).length, 2);
+    assert.equal(stack.runtime.dispatcher.stats.replayed, 1);
+  });
+
   test('the processor still serves actions afterwards, and nothing is left unacknowledged', async () => {
     const inv = await platform.emulator.trigger({ destination: 'incident_ops', action: 'Echo', incident: 2095, properties: {} });
     const done = await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' });
