@@ -110,6 +110,39 @@ program
     process.exit(report.problems.length === 0 ? 0 : 1);
   });
 
+const keys = program.command('keys').description('the activity signing keys');
+
+keys
+  .command('rotate')
+  .description('make a new signing key; old public keys stay, so old records still verify')
+  .option('--keys <folder>', 'the keyring (default <CAFKIT_HOME>/keys)')
+  .action(async (opts: { keys?: string }) => {
+    const { defaultKeyringDir, openKeyring } = await import('../activity/keyring.js');
+    const { existsSync } = await import('node:fs');
+    const dir = opts.keys ?? defaultKeyringDir();
+    // With no active key yet, opening makes the first one; rotating then would make a second.
+    const hadKey = existsSync(`${dir}/active.pem`);
+    const ring = openKeyring(dir, { create: true });
+    const id = hadKey ? ring.rotate() : ring.active().keyId;
+    process.stdout.write(`active signing key ${id} in ${dir} (${ring.keyIds().length} public key(s) kept for verifying)\n`);
+  });
+
+keys
+  .command('list')
+  .description('the key ids in the keyring, the active one marked')
+  .option('--keys <folder>', 'the keyring (default <CAFKIT_HOME>/keys)')
+  .action(async (opts: { keys?: string }) => {
+    const { defaultKeyringDir, openKeyring } = await import('../activity/keyring.js');
+    const ring = openKeyring(opts.keys ?? defaultKeyringDir(), { create: false });
+    let active: string | undefined;
+    try {
+      active = ring.active().keyId;
+    } catch {
+      active = undefined;
+    }
+    for (const id of ring.keyIds()) process.stdout.write(`${id === active ? '*' : ' '} ${id}\n`);
+  });
+
 program
   .command('demo')
   .description('start a broker, the emulator and a processor, invoke the example actions, print the Action Status list')

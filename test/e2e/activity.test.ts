@@ -123,3 +123,21 @@ describe('every execution leaves a signed, verifiable record in file, SQLite and
     assert.match(unknown.out, /UNKNOWN_KEY/);
   });
 });
+
+describe('cafkit keys', () => {
+  test('rotate makes the first key, then a new one, keeping old public keys for verifying', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-keys-'));
+    try {
+      const first = await cafkit(['keys', 'rotate', '--keys', dir]);
+      assert.equal(first.code, 0, first.out);
+      assert.match(first.out, /\(1 public key\(s\) kept/);
+      const second = await cafkit(['keys', 'rotate', '--keys', dir]);
+      assert.match(second.out, /\(2 public key\(s\) kept/);
+      const list = await cafkit(['keys', 'list', '--keys', dir]);
+      assert.equal(list.out.trim().split('\n').filter((l) => l.startsWith('*')).length, 1);
+      assert.equal(list.out.trim().split('\n').length, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
