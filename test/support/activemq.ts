@@ -8,7 +8,7 @@
 // The certificates in <repo>/.cafkit/certs (or $CAFKIT_HOME/certs) are shared
 // by all instances. The temp folder is removed when the process exits (or by
 // dispose()), unless keepDir is set or CAFKIT_KEEP_BROKER_DIR=1.
-import { execFile } from 'node:child_process';
+import { liveProcessArgs, readPid, runScript as runServerScript, SafetyNet, tailFile, type ScriptResult } from './server-process.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -53,39 +53,14 @@ export interface StartBrokerOptions {
 export const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const activemqScript = join(repoDir, 'scripts', 'activemq');
 
+function runScript(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ScriptResult> {
+  return runServerScript(activemqScript, args, env, timeoutMs);
+}
+
 /** Start can include apt-get install on a fresh machine, hence the long timeout. */
 const START_TIMEOUT_MS = 240_000;
 const STOP_TIMEOUT_MS = 60_000;
 
-interface ScriptResult {
-  stdout: string;
-  stderr: string;
-}
-
-function runScript(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ScriptResult> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'bash',
-      [activemqScript, ...args],
-      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        if (error) {
-          const how = error.killed
-            ? `timed out after ${timeoutMs} ms`
-            : `failed (exit ${String(error.code ?? error.signal ?? '?')})`;
-          reject(
-            new Error(
-              `scripts/activemq ${args.join(' ')} ${how}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`,
-              { cause: error },
-            ),
-          );
-          return;
-        }
-        resolvePromise({ stdout, stderr });
-      },
-    );
-  });
-}
 
 /** `count` distinct free loopback ports (all held open while choosing). */
 async function freePorts(count: number): Promise<number[]> {
@@ -116,84 +91,13 @@ export function parseEnvFile(text: string): Record<string, string> {
 
 /** True when pid is a live (non-zombie) ActiveMQ JVM, optionally of the given instance folder. */
 export function isBrokerProcess(pid: number, dir?: string): boolean {
-  let cmdline: string;
-  let stat: string;
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // state is the field after "(comm)"; a zombie has state Z and an empty cmdline
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  if (state === 'Z' || state === 'X') return false;
-  const args = cmdline.split('\0');
+  const args = liveProcessArgs(pid);
+  if (!args) return false;
   if (!args.some((a) => a.endsWith('activemq.jar'))) return false;
   return dir === undefined || args.includes(`-Dactivemq.base=${dir}`);
 }
 
-function tailFile(file: string, lines: number): string | undefined {
-  if (!existsSync(file)) return undefined;
-  const text = readFileSync(file, 'utf8');
-  const all = text.split('\n');
-  if (all.at(-1) === '') all.pop();
-  return all.slice(-lines).join('\n');
-}
-
-// ---- safety net: never leave a broker behind --------------------------------
-
-interface Tracked {
-  dir: string;
-  keepDir: boolean;
-  pidFile: string;
-}
-const tracked = new Map<string, Tracked>();
-let safetyNetInstalled = false;
-
-function readPid(pidFile: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function killAllSync(): void {
-  for (const t of tracked.values()) {
-    const pid = readPid(t.pidFile);
-    if (pid !== undefined && isBrokerProcess(pid, t.dir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    if (!t.keepDir) {
-      try {
-        rmSync(t.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
-      } catch {
-        // best effort at exit
-      }
-    }
-  }
-  tracked.clear();
-}
-
-function installSafetyNet(): void {
-  if (safetyNetInstalled) return;
-  safetyNetInstalled = true;
-  process.on('exit', killAllSync);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = (): void => {
-      killAllSync();
-      process.removeListener(signal, handler);
-      // Keep the default behaviour (die by that signal) unless someone else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, handler);
-  }
-}
+const safetyNet = new SafetyNet();
 
 // ---- public API ---------------------------------------------------------------
 
@@ -203,8 +107,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
   // realpath: scripts/activemq resolves the folder too, and pid() matches it in the JVM's command line
   const dir = await realpath(await mkdtemp(join(tmpdir(), 'cafkit-amq-')));
   const pidFile = join(dir, 'activemq.pid');
-  installSafetyNet();
-  tracked.set(dir, { dir, keepDir, pidFile });
+  safetyNet.track(dir, { keepDir, pidFile, isOurs: (pid) => isBrokerProcess(pid, dir) });
 
   let env: NodeJS.ProcessEnv = {};
   let lastError: unknown;
@@ -229,7 +132,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
     }
   }
   if (lastError !== undefined) {
-    tracked.delete(dir);
+    safetyNet.untrack(dir);
     await runScript(['stop'], env, STOP_TIMEOUT_MS).catch(() => undefined);
     if (!keepDir) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     throw lastError;
@@ -284,7 +187,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
       if (disposed) return;
       await instance.stop();
       disposed = true;
-      tracked.delete(dir);
+      safetyNet.untrack(dir);
       if (!keepDir) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };

@@ -8,7 +8,7 @@
 //
 // The temp folder is removed when the process exits (or by dispose()), unless
 // keepDir is set or CAFKIT_KEEP_DB_DIR=1.
-import { execFile } from 'node:child_process';
+import { liveProcessArgs, readPid, runScript as runServerScript, SafetyNet, tailFile, type ScriptResult } from './server-process.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -47,39 +47,15 @@ export interface StartMariaDbOptions {
 
 const mariadbScript = join(repoDir, 'scripts', 'mariadb');
 
+function runScript(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ScriptResult> {
+  return runServerScript(mariadbScript, args, env, timeoutMs);
+}
+
 /** Start can include apt-get install on a fresh machine, hence the long timeout. */
 const START_TIMEOUT_MS = 300_000;
 /** The script waits up to 30 s for SIGTERM, then SIGKILLs. */
 const STOP_TIMEOUT_MS = 60_000;
 
-interface ScriptResult {
-  stdout: string;
-  stderr: string;
-}
-
-function runScript(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ScriptResult> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'bash',
-      [mariadbScript, ...args],
-      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        if (error) {
-          const how = error.killed
-            ? `timed out after ${timeoutMs} ms`
-            : `failed (exit ${String(error.code ?? error.signal ?? '?')})`;
-          reject(
-            new Error(`scripts/mariadb ${args.join(' ')} ${how}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`, {
-              cause: error,
-            }),
-          );
-          return;
-        }
-        resolvePromise({ stdout, stderr });
-      },
-    );
-  });
-}
 
 /** A free loopback port (the listener is closed before it is returned). */
 function freePort(): Promise<number> {
@@ -95,83 +71,13 @@ function freePort(): Promise<number> {
 
 /** True when pid is a live (non-zombie) mariadbd, optionally of the given instance folder. */
 export function isMariaDbProcess(pid: number, dir?: string): boolean {
-  let cmdline: string;
-  let stat: string;
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // state is the field after "(comm)"; a zombie has state Z and an empty cmdline
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  if (state === 'Z' || state === 'X') return false;
-  const args = cmdline.split('\0');
+  const args = liveProcessArgs(pid);
+  if (!args) return false;
   if (!/(^|\/)(mariadbd|mysqld)$/.test(args[0] ?? '')) return false;
   return dir === undefined || args.includes(`--datadir=${join(dir, 'data')}`);
 }
 
-function tailFile(file: string, lines: number): string | undefined {
-  if (!existsSync(file)) return undefined;
-  const all = readFileSync(file, 'utf8').split('\n');
-  if (all.at(-1) === '') all.pop();
-  return all.slice(-lines).join('\n');
-}
-
-// ---- safety net: never leave a server behind ----------------------------------
-
-interface Tracked {
-  dir: string;
-  keepDir: boolean;
-  pidFile: string;
-}
-const tracked = new Map<string, Tracked>();
-let safetyNetInstalled = false;
-
-function readPid(pidFile: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function killAllSync(): void {
-  for (const t of tracked.values()) {
-    const pid = readPid(t.pidFile);
-    if (pid !== undefined && isMariaDbProcess(pid, t.dir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    if (!t.keepDir) {
-      try {
-        rmSync(t.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
-      } catch {
-        // best effort at exit
-      }
-    }
-  }
-  tracked.clear();
-}
-
-function installSafetyNet(): void {
-  if (safetyNetInstalled) return;
-  safetyNetInstalled = true;
-  process.on('exit', killAllSync);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = (): void => {
-      killAllSync();
-      process.removeListener(signal, handler);
-      // Keep the default behaviour (die by that signal) unless someone else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, handler);
-  }
-}
+const safetyNet = new SafetyNet();
 
 // ---- public API ---------------------------------------------------------------
 
@@ -182,8 +88,7 @@ export async function startMariaDb(opts: StartMariaDbOptions = {}): Promise<Mari
   // under the 107-byte limit.
   const dir = await realpath(await mkdtemp(join(tmpdir(), 'cafkit-db-')));
   const pidFile = join(dir, 'mariadbd.pid');
-  installSafetyNet();
-  tracked.set(dir, { dir, keepDir, pidFile });
+  safetyNet.track(dir, { keepDir, pidFile, isOurs: (pid) => isMariaDbProcess(pid, dir) });
 
   let env: NodeJS.ProcessEnv = {};
   let lastError: unknown;
@@ -204,7 +109,7 @@ export async function startMariaDb(opts: StartMariaDbOptions = {}): Promise<Mari
     }
   }
   if (lastError !== undefined) {
-    tracked.delete(dir);
+    safetyNet.untrack(dir);
     await runScript(['stop'], env, STOP_TIMEOUT_MS).catch(() => undefined);
     if (!keepDir) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     throw lastError;
@@ -249,7 +154,7 @@ export async function startMariaDb(opts: StartMariaDbOptions = {}): Promise<Mari
       if (disposed) return;
       await instance.stop();
       disposed = true;
-      tracked.delete(dir);
+      safetyNet.untrack(dir);
       if (!keepDir) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
