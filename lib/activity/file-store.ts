@@ -102,6 +102,11 @@ export class FileActivityStore implements ActivityStore, ActivitySink {
     if (event.record) await this.append(event.record);
   }
 
+  /** Appends the records of `events` in order; issued together, they share one commit. */
+  async deliverBatch(events: readonly ActivityEvent[]): Promise<void> {
+    await Promise.all(events.flatMap((event) => (event.record ? [this.append(event.record)] : [])));
+  }
+
   /** Appends `record` as one line; resolves once it is fsynced. */
   append(record: ActivityRecord): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`activity file ${this.path} is closed`));

@@ -28,6 +28,9 @@ export interface ReporterOptions {
   warnEveryMs?: number;
 }
 
+/** Most events handed to a batch-taking sink at once. */
+const MAX_BATCH = 500;
+
 /** Counters of one sink, as {@link Reporter.stats} returns them. */
 export interface SinkStats {
   /** Events in memory waiting for the sink, the one being delivered included. */
@@ -188,7 +191,8 @@ class SinkLane {
   private readonly counters = { delivered: 0, failed_attempts: 0, dropped: 0, spilled: 0 };
   private readonly failures: Throttle;
   private readonly losses: Throttle;
-  private inFlight: ActivityEvent | undefined;
+  /** Events handed to the sink and not yet confirmed: one, or a batch for a sink that takes batches. */
+  private inFlight: ActivityEvent[] = [];
   private working = false;
   private stopped = false;
   private wakeFromPause: (() => void) | undefined;
@@ -239,7 +243,7 @@ class SinkLane {
   }
 
   stats(): SinkStats {
-    return { queued: this.queue.length + (this.inFlight ? 1 : 0), in_spill: this.spill?.backlog ?? 0, ...this.counters };
+    return { queued: this.queue.length + this.inFlight.length, in_spill: this.spill?.backlog ?? 0, ...this.counters };
   }
 
   /** Resolves when nothing is left to deliver. */
@@ -256,8 +260,8 @@ class SinkLane {
     // Events being read back are in neither the file nor the queue until the read ends.
     await this.refilling;
     const left = this.queue.takeAll();
-    if (this.inFlight) left.unshift(this.inFlight);
-    this.inFlight = undefined;
+    left.unshift(...this.inFlight);
+    this.inFlight = [];
     if (left.length > 0) {
       await this.spill.persistFront(left);
       this.options.log.info('undelivered activity events kept in the spill file for the next start', { sink: this.name, events: left.length });
@@ -267,7 +271,7 @@ class SinkLane {
   }
 
   private isEmpty(): boolean {
-    return this.queue.length === 0 && !this.inFlight && (this.spill?.backlog ?? 0) === 0;
+    return this.queue.length === 0 && this.inFlight.length === 0 && (this.spill?.backlog ?? 0) === 0;
   }
 
   private kick(): void {
@@ -284,12 +288,17 @@ class SinkLane {
           await this.refilling;
           this.refilling = undefined;
         }
-        const event = this.queue.shift();
-        if (event === undefined) break;
-        this.inFlight = event;
-        const delivered = await this.deliver(event);
-        // When stopped mid-retry, stop() has already taken the event over.
-        if (delivered) this.inFlight = undefined;
+        const first = this.queue.shift();
+        if (first === undefined) break;
+        const batch = [first];
+        // A sink that takes batches gets everything queued: one fsync or transaction for all of it.
+        if (this.sink.deliverBatch) {
+          for (let next = this.queue.shift(); next !== undefined; next = batch.length < MAX_BATCH ? this.queue.shift() : undefined) batch.push(next);
+        }
+        this.inFlight = batch;
+        const delivered = await this.deliver(batch);
+        // When stopped mid-retry, stop() has already taken the events over.
+        if (delivered) this.inFlight = [];
       }
     } catch (error) {
       this.options.log.error('activity sink worker failed', { sink: this.name, error: describe(error) });
@@ -311,18 +320,20 @@ class SinkLane {
     for (const event of events) this.queue.push(event);
   }
 
-  /** Delivers `event`, retrying with backoff; false when stopped before it got through. */
-  private async deliver(event: ActivityEvent): Promise<boolean> {
+  /** Delivers `events` (one, or a batch), retrying with backoff; false when stopped before they got through. */
+  private async deliver(events: ActivityEvent[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.sink.deliver(event);
-        this.counters.delivered++;
+        if (events.length === 1 || !this.sink.deliverBatch) await this.sink.deliver(events[0]!);
+        else await this.sink.deliverBatch(events);
+        this.counters.delivered += events.length;
         if (attempt > 1) this.options.log.info('activity sink delivers again', { sink: this.name, failedAttempts: attempt - 1 });
         return true;
       } catch (error) {
         this.counters.failed_attempts++;
-        this.failures.warn('activity sink delivery failed; retrying the same event', {
-          sink: this.name, attempt, kind: event.kind, execution_id: event.execution_id, error: describe(error),
+        const event = events[0]!;
+        this.failures.warn('activity sink delivery failed; retrying the same events', {
+          sink: this.name, attempt, events: events.length, kind: event.kind, execution_id: event.execution_id, error: describe(error),
         });
         if (this.stopped) return false;
         await this.pause(backoffDelay(attempt, this.options.retry));

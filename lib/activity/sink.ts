@@ -10,5 +10,12 @@ export interface ActivitySink {
   /** Which events this sink wants; default: every event. Stores take only final events (with the signed record). */
   accepts?(event: ActivityEvent): boolean;
   deliver(event: ActivityEvent): Promise<void>;
+  /**
+   * Delivers several events, in order, as one unit (one fsync, one
+   * transaction). A sink that has it gets everything queued at once; on a
+   * failure the whole batch is retried, so delivering an event twice must be
+   * harmless (stores skip a record they already hold).
+   */
+  deliverBatch?(events: readonly ActivityEvent[]): Promise<void>;
   close?(): Promise<void>;
 }

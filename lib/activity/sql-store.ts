@@ -70,6 +70,11 @@ export class SqlActivityStore implements ActivityStore, ActivitySink {
     if (event.record) await this.append(event.record);
   }
 
+  /** Appends the records of `events` in order; issued together, they share one commit. */
+  async deliverBatch(events: readonly ActivityEvent[]): Promise<void> {
+    await Promise.all(events.flatMap((event) => (event.record ? [this.append(event.record)] : [])));
+  }
+
   /**
    * Stores `record`; resolves once committed.
    *
