@@ -71,8 +71,15 @@ export const RuntimeConfigSchema = z.strictObject({
   dead_letter_prefix: z.string().min(1).default('DLQ.'),
   /** A handler still running after this long is aborted with an error reply (0: never). */
   handler_timeout_ms: z.number().int().min(0).default(0),
-  /** How many completed replies are remembered for redeliveries. */
+  /** How many completed replies are remembered for redeliveries (in memory). */
   completed_memory: z.number().int().min(0).default(10_000),
+  /**
+   * With a shared completed-reply store, how long an instance's claim on a
+   * running invocation holds without renewal (renewed every third of it).
+   * After a crash, a redelivered invocation waits this long before another
+   * instance takes it over.
+   */
+  claim_lease_ms: z.number().int().min(1000).default(60_000),
 });
 
 const Channels = z.union([z.literal('all'), z.array(z.string().min(1))]);

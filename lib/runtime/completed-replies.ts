@@ -15,6 +15,16 @@ export interface StoredReply {
 export interface CompletedReplies {
   get(key: string): Promise<StoredReply | undefined>;
   put(key: string, value: StoredReply): Promise<void>;
+  /**
+   * A store shared by several processor instances can also hand out claims:
+   * `claimed` (run it), the stored reply (it completed meanwhile), or `busy`
+   * (another live instance is running it; its lease has not expired).
+   */
+  claim?(key: string, owner: string, leaseMs: number): Promise<'claimed' | 'busy' | { completed: StoredReply }>;
+  /** Extends a running claim; false when it was lost. */
+  renew?(key: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Gives a claim back without completing (the run did not happen). */
+  release?(key: string, owner: string): Promise<boolean>;
 }
 
 /** A bounded in-memory store, oldest entries forgotten first. */

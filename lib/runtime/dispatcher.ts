@@ -35,6 +35,8 @@ interface RunOutcome {
   execution: Execution | undefined;
   status: FinalStatus;
   error: string | null;
+  /** Another instance completed it: the stored reply is sent, nothing ran here. */
+  replayed?: boolean;
 }
 
 /** Where an action goes: its handler and its processor's settings. */
@@ -68,6 +70,10 @@ export interface DispatcherDeps {
   serializePerIncident: boolean;
   /** Records every execution as a signed activity; absent when activities are off. */
   activity?: ActivityHooks;
+  /** This instance, for claims in a shared completed-reply store. */
+  owner?: string;
+  /** How long a claim holds without renewal (ms); renewed every third of it while the handler runs. */
+  claimLeaseMs?: number;
 }
 
 /** Counters for status output and the benchmark. */
@@ -173,6 +179,7 @@ export class Dispatcher {
       this.running.delete(key);
     }
     if (!outcome) return;
+    if (outcome.replayed) this.stats.replayed++;
     await this.finish(delivery, outcome.stored);
     if (outcome.execution) {
       outcome.execution.replied(outcome.stored.reply);
@@ -180,17 +187,55 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Claims an invocation in the shared store: `claimed`, or the reply it
+   * completed with elsewhere; waits while another live instance holds it
+   * (until it completes or its lease runs out). `undefined` when stopping.
+   */
+  private async claim(key: string): Promise<'claimed' | StoredReply | undefined> {
+    const leaseMs = this.deps.claimLeaseMs ?? 60_000;
+    for (;;) {
+      const result = await this.deps.completed.claim!(key, this.owner, leaseMs);
+      if (result === 'claimed') return 'claimed';
+      if (result !== 'busy') return result.completed;
+      if (this.stopping) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, leaseMs / 4)));
+    }
+  }
+
+  private get owner(): string {
+    return this.deps.owner ?? 'cafkit';
+  }
+
   private run(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string, receivedAt: string): Promise<RunOutcome | undefined> {
     const incidentKey = this.deps.serializePerIncident && message.incident ? `incident:${message.incident.id}` : undefined;
+    const completed = this.deps.completed;
     return this.deps.limiter.run(async () => {
       if (this.stopping) return undefined; // not started: leave it for redelivery
-      const execution = this.deps.activity?.open(this.programmaticName(delivery.destination.name), correlationId, receivedAt);
-      execution?.parsed(message);
-      const result = await this.execute(delivery, message, correlationId, replyTo, contextToken, execution);
-      const stored: StoredReply = { replyTo, correlationId, reply: result.reply, completedAt: Date.now() };
-      await this.deps.completed.put(key, stored);
-      return { stored, execution, status: result.status, error: result.reply.message_type === 0 ? null : result.reply.message };
+      // Shared by several instances, another one may be running this invocation (a redelivery after its link dropped).
+      // Claimed here, when a slot is free, so the lease runs only while the handler does.
+      if (completed.claim) {
+        const claim = await this.claim(key);
+        if (claim === undefined) return undefined;
+        if (claim !== 'claimed') return { stored: claim, execution: undefined, status: 'succeeded' as const, error: null, replayed: true };
+      }
+      const leaseMs = this.deps.claimLeaseMs ?? 60_000;
+      const renewal = completed.renew ? setInterval(() => void completed.renew!(key, this.owner, leaseMs).catch(() => undefined), leaseMs / 3) : undefined;
+      try {
+        return await this.runClaimed(delivery, message, correlationId, replyTo, contextToken, key, receivedAt);
+      } finally {
+        clearInterval(renewal);
+      }
     }, incidentKey);
+  }
+
+  private async runClaimed(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string, receivedAt: string): Promise<RunOutcome> {
+    const execution = this.deps.activity?.open(this.programmaticName(delivery.destination.name), correlationId, receivedAt);
+    execution?.parsed(message);
+    const result = await this.execute(delivery, message, correlationId, replyTo, contextToken, execution);
+    const stored: StoredReply = { replyTo, correlationId, reply: result.reply, completedAt: Date.now() };
+    await this.deps.completed.put(key, stored);
+    return { stored, execution, status: result.status, error: result.reply.message_type === 0 ? null : result.reply.message };
   }
 
   private async execute(

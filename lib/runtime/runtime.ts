@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import { readPem } from '../config/load.js';
 import { StompTransport } from '../broker/stomp-tls.js';
@@ -64,6 +66,8 @@ export class Runtime {
       handlerTimeoutMs: config.runtime.handler_timeout_ms,
       serializePerIncident: config.runtime.serialize_per_incident,
       activity: activity?.recorder,
+      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      claimLeaseMs: config.runtime.claim_lease_ms,
     });
     transport.onState((state, detail) => {
       if (state === 'connected') log.info('broker connected', { url: config.broker.url });
