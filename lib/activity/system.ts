@@ -56,7 +56,13 @@ export async function openStore(url: string, config: Config['activity'], log: Lo
  * is empty. The signing key is created on first run and never silently
  * replaced; each process signs its own chain.
  */
-export async function createActivitySystem(config: Config, log: Log = silentLog, env: NodeJS.ProcessEnv = process.env): Promise<ActivitySystem | undefined> {
+export async function createActivitySystem(
+  config: Config,
+  log: Log = silentLog,
+  env: NodeJS.ProcessEnv = process.env,
+  /** More channels beside the stores (alerting sinks), each with its own queue. */
+  extraSinks: readonly ActivitySink[] = [],
+): Promise<ActivitySystem | undefined> {
   const a = config.activity;
   const home = cafkitHomeDir(env);
   const urls = a.stores ?? [`sqlite:${path.join(home, 'activities.db')}`];
@@ -77,7 +83,7 @@ export async function createActivitySystem(config: Config, log: Log = silentLog,
   }
   const spillDir = path.resolve(a.spill_dir ?? path.join(home, 'spill'));
   mkdirSync(spillDir, { recursive: true });
-  const reporter = new Reporter(stores, { queueSize: a.queue_size, overflow: a.overflow, spillDir, log });
+  const reporter = new Reporter([...stores, ...extraSinks], { queueSize: a.queue_size, overflow: a.overflow, spillDir, log });
   const signer = new ChainSigner(keyring, { chainId: `${os.hostname()}-${randomUUID()}` });
   const recorder = new ActivityRecorder({
     orgId: config.org_id,

@@ -141,3 +141,36 @@ describe('cafkit keys', () => {
     }
   });
 });
+
+describe('a sink that hangs', () => {
+  test('does not hold up the actions or the other sinks; its events wait in its own queue', async () => {
+    const platform = await startPlatform();
+    const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-hang-'));
+    let runtime: Runtime | undefined;
+    try {
+      let calls = 0;
+      const hanging = { name: 'hanging', deliver: () => (calls++, new Promise<void>(() => {})) };
+      const config = processorConfig(platform, (c) => {
+        c.activity.stores = [`file:${path.join(dir, 'a.jsonl')}`];
+        c.activity.keys_dir = path.join(dir, 'keys');
+        c.activity.overflow = 'drop_oldest';
+        c.activity.drain_timeout_ms = 200;
+      });
+      const activity = (await createActivitySystem(config, createLogger({ level: 'error' }), { ...process.env, CAFKIT_HOME: dir }, [hanging]))!;
+      runtime = createRuntime(config, await loadProcessors(EXAMPLES), { log: createLogger({ level: 'error' }), activity });
+      await runtime.start(AbortSignal.timeout(30_000));
+      const invocations = [];
+      for (let i = 0; i < 20; i++) invocations.push(await platform.emulator.trigger({ destination: 'incident_ops', action: 'Echo', incident: 2095, properties: { note_text: String(i) } }));
+      for (const inv of invocations) assert.equal((await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' })).status, 'completed');
+      const stats = activity.reporter.stats();
+      assert.equal(calls, 1, 'the hanging sink got its first event and never answered');
+      assert.equal(stats['hanging']!.delivered, 0);
+      assert.ok(stats['hanging']!.queued >= 20 * 4, `its events wait in its own queue (${stats['hanging']!.queued})`);
+      await eventually(() => (activity.reporter.stats()['file']!.delivered === 20 ? true : undefined), 'the file store to get all 20 records', 10_000);
+    } finally {
+      await runtime?.stop(5000);
+      await platform.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
