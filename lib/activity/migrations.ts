@@ -1,4 +1,4 @@
-import type { SqlConnection, SqlDialect, TableSpec } from './sql-dialect.js';
+import { openSqlConnection, type SqlConnection, type SqlDialect, type TableSpec } from './sql-dialect.js';
 
 /** One step of the schema: applied once per database, in version order, and recorded. */
 export interface Migration {
@@ -116,4 +116,16 @@ export async function migrate(connection: SqlConnection, migrations: readonly Mi
     }
     return applied;
   });
+}
+
+/** Opens the database a URL names and brings its schema up to date; the connection is closed again if that fails. */
+export async function openMigrated(url: string): Promise<SqlConnection> {
+  const connection = await openSqlConnection(url);
+  try {
+    await migrate(connection);
+  } catch (error) {
+    await connection.close().catch(() => {});
+    throw error;
+  }
+  return connection;
 }

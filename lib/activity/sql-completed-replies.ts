@@ -1,7 +1,7 @@
 import type { CompletedReplies, StoredReply } from '../runtime/completed-replies.js';
 import { AcknowledgementSchema } from '../wire/acknowledgement.js';
-import { migrate } from './migrations.js';
-import { openSqlConnection, type SqlConnection } from './sql-dialect.js';
+import { openMigrated } from './migrations.js';
+import type { SqlConnection } from './sql-dialect.js';
 
 /** What {@link SqlCompletedReplies.claim} found: the run is yours, already done, or someone else's. */
 export type ClaimResult = 'claimed' | { completed: StoredReply } | 'busy';
@@ -59,14 +59,7 @@ export class SqlCompletedReplies implements CompletedReplies {
 
   /** Opens the database a URL names (as `openActivityStore` does), migrated, owning the connection. */
   static async open(url: string, options: Omit<SqlCompletedRepliesOptions, 'ownsConnection'> = {}): Promise<SqlCompletedReplies> {
-    const connection = await openSqlConnection(url);
-    try {
-      await migrate(connection);
-    } catch (error) {
-      await connection.close().catch(() => {});
-      throw error;
-    }
-    return new SqlCompletedReplies(connection, { ...options, ownsConnection: true });
+    return new SqlCompletedReplies(await openMigrated(url), { ...options, ownsConnection: true });
   }
 
   /** The completed reply under `key`; undefined when none, or when it is only claimed. */

@@ -1,8 +1,8 @@
 import { canonicalJson } from './canonical-json.js';
-import { migrate } from './migrations.js';
+import { openMigrated } from './migrations.js';
 import { ActivityRecordSchema, type ActivityEvent, type ActivityRecord } from './record.js';
 import type { ActivitySink } from './sink.js';
-import { openSqlConnection, type SqlConnection } from './sql-dialect.js';
+import type { SqlConnection } from './sql-dialect.js';
 import type { ActivityStore } from './store.js';
 
 /** A different record already holds this record's place (its `(chain_id, seq)` or its `id`). */
@@ -163,12 +163,5 @@ function parseRow(row: Row): ActivityRecord {
  * const store = await openActivityStore(process.env.CAFKIT_ACTIVITY_DB ?? 'sqlite:./data/activities.db');
  */
 export async function openActivityStore(url: string, options: Omit<SqlActivityStoreOptions, 'ownsConnection'> = {}): Promise<SqlActivityStore> {
-  const connection = await openSqlConnection(url);
-  try {
-    await migrate(connection);
-  } catch (error) {
-    await connection.close().catch(() => {});
-    throw error;
-  }
-  return new SqlActivityStore(connection, { ...options, ownsConnection: true });
+  return new SqlActivityStore(await openMigrated(url), { ...options, ownsConnection: true });
 }

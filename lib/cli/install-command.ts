@@ -4,7 +4,8 @@ import { applyPlan } from '../install/apply.js';
 import { loadDefinitions } from '../install/load.js';
 import { countSteps, planInstall, type Plan } from '../install/plan.js';
 import { renderPlan, renderProgress, renderResult } from '../install/render.js';
-import { loadRestConfig, restClientFor } from '../install/rest-config.js';
+import { loadRestConfig } from '../install/rest-config.js';
+import { createRestClient } from '../runtime/runtime.js';
 import { createLogger } from '../log/logger.js';
 import type { RestClient } from '../rest/client.js';
 
@@ -48,7 +49,7 @@ export async function installCommand(options: InstallCommandOptions, io: Install
   try {
     const definitions = loadDefinitions(options.dir);
     const config = loadRestConfig({ file: options.config ?? (io.env['CAFKIT_CONFIG'] || undefined), env: io.env });
-    rest = restClientFor(config, createLogger({ level: 'warn' }));
+    rest = createRestClient(config, createLogger({ level: 'warn' }));
     out(`Platform ${config.rest.url}, organisation ${config.org_id}.`);
     const plan = await planInstall(rest, definitions);
     out(renderPlan(plan));

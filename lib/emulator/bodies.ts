@@ -76,17 +76,19 @@ export type SelectValueInput = z.infer<typeof SelectValueInputSchema>;
 // The platform sends `required` as "always" | "close" | null; installers often send a boolean.
 const requiredFlag = z.union([z.boolean(), z.enum(['always', 'close']), z.null()]).optional();
 
+/** The fields of an action field, as created and updated. */
+const FieldFields = z.looseObject({
+  name: fieldName,
+  text: z.string().optional(),
+  input_type: z.enum(INPUT_TYPES, { error: `must be one of ${INPUT_TYPES.join(', ')}` }),
+  required: requiredFlag,
+  values: z.array(SelectValueInputSchema).optional(),
+  tooltip: z.string().nullish(),
+  placeholder: z.string().nullish(),
+});
+
 /** `POST /rest/orgs/{org}/types/{type}/fields`. */
-export const FieldCreateSchema = z
-  .looseObject({
-    name: fieldName,
-    text: z.string().optional(),
-    input_type: z.enum(INPUT_TYPES, { error: `must be one of ${INPUT_TYPES.join(', ')}` }),
-    required: requiredFlag,
-    values: z.array(SelectValueInputSchema).optional(),
-    tooltip: z.string().nullish(),
-    placeholder: z.string().nullish(),
-  })
+export const FieldCreateSchema = FieldFields
   .refine((f) => !isSelect(f.input_type) || (f.values !== undefined && f.values.length > 0), {
     error: 'a select or multiselect field needs at least one value',
     path: ['values'],
@@ -99,30 +101,25 @@ export type FieldCreate = z.infer<typeof FieldCreateSchema>;
  * `vers`, when sent, must be the stored one (else 409); `input_type` cannot
  * change once the field exists.
  */
-export const FieldUpdateSchema = z.looseObject({
+export const FieldUpdateSchema = FieldFields.partial().extend({
   id: z.number().int().optional(),
   vers: z.number().int().optional(),
-  name: fieldName.optional(),
-  text: z.string().optional(),
-  input_type: z.enum(INPUT_TYPES, { error: `must be one of ${INPUT_TYPES.join(', ')}` }).optional(),
-  required: requiredFlag,
-  values: z.array(SelectValueInputSchema).optional(),
-  tooltip: z.string().nullish(),
-  placeholder: z.string().nullish(),
 });
 /** A field update. */
 export type FieldUpdate = z.infer<typeof FieldUpdateSchema>;
 
+/** The fields of a message destination, as created and updated. */
+const DestinationFields = z.looseObject({
+  name: z.string().min(1).optional(),
+  programmatic_name: programmaticName.optional(),
+  destination_type: z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (queue) or 1 (topic)' }).optional(),
+  expect_ack: z.boolean().optional(),
+  users: z.array(z.string()).optional(),
+  api_keys: z.array(z.string()).optional(),
+});
+
 /** `POST /rest/orgs/{org}/message_destinations`. */
-export const DestinationCreateSchema = z
-  .looseObject({
-    name: z.string().min(1).optional(),
-    programmatic_name: programmaticName.optional(),
-    destination_type: z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (queue) or 1 (topic)' }).optional(),
-    expect_ack: z.boolean().optional(),
-    users: z.array(z.string()).optional(),
-    api_keys: z.array(z.string()).optional(),
-  })
+export const DestinationCreateSchema = DestinationFields
   .refine((d) => d.name !== undefined || d.programmatic_name !== undefined, {
     error: 'name or programmatic_name is required',
     path: ['programmatic_name'],
@@ -134,15 +131,9 @@ export type DestinationCreate = z.infer<typeof DestinationCreateSchema>;
  * `PUT /rest/orgs/{org}/message_destinations/{id}`: what is absent is kept.
  * The programmatic name cannot change (processors connect with it).
  */
-export const DestinationUpdateSchema = z.looseObject({
+export const DestinationUpdateSchema = DestinationFields.extend({
   id: z.number().int().optional(),
   vers: z.number().int().optional(),
-  name: z.string().min(1).optional(),
-  programmatic_name: programmaticName.optional(),
-  destination_type: z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (queue) or 1 (topic)' }).optional(),
-  expect_ack: z.boolean().optional(),
-  users: z.array(z.string()).optional(),
-  api_keys: z.array(z.string()).optional(),
 });
 /** A message destination update. */
 export type DestinationUpdate = z.infer<typeof DestinationUpdateSchema>;

@@ -37,4 +37,4 @@ export { planInstall, buildPlan, countSteps, type Plan, type PlanStep, type Step
 export { applyPlan, type ApplyEvent, type ApplyOptions, type ApplyResult, type AppliedStep, type StepFailure } from './apply.js';
 export { renderPlan, renderStep, renderSummary, renderProgress, renderFailure, renderResult } from './render.js';
 export { checkInstalled } from './check.js';
-export { loadRestConfig, restClientFor, RestOnlyConfigSchema, type RestOnlyConfig } from './rest-config.js';
+export { loadRestConfig, RestOnlyConfigSchema, type RestOnlyConfig } from './rest-config.js';

@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { loadConfigSections } from '../config/load.js';
 import { ConfigSchema, RestConfigSchema } from '../config/schema.js';
-import type { Log } from '../log/log.js';
-import type { RestClient } from '../rest/client.js';
-import { createRestClient } from '../runtime/runtime.js';
 
 /**
  * The part of the configuration that talks to the platform's REST API. The
@@ -26,17 +23,10 @@ export type RestOnlyConfig = z.infer<typeof RestOnlyConfigSchema>;
  *
  * @example
  * const config = loadRestConfig({ file: 'cafkit.yaml' });
- * const rest = restClientFor(config, log);
+ * const rest = createRestClient(config, log); // from lib/runtime/runtime.ts
  */
 export function loadRestConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): RestOnlyConfig {
   // Only the sections used here: a broker password variable that is not set must not stop an install.
   return loadConfigSections(RestOnlyConfigSchema, ['org_id', 'rest'], ['rest'], options);
 }
 
-/**
- * The REST client a {@link RestOnlyConfig} describes, the same as the
- * runtime's. Its secrets are registered for log redaction.
- */
-export function restClientFor(config: RestOnlyConfig, log: Log): RestClient {
-  return createRestClient(config, log);
-}

@@ -107,7 +107,8 @@ export class Runtime {
 /** Builds the transport and REST client from the config and returns a runtime. */
 export function createRuntime(config: Config, processors: ProcessorDefinition<any>[], parts: RuntimeParts = {}): Runtime {
   const log = parts.log ?? silentLog;
-  for (const secret of [config.broker.password, config.rest.password, config.rest.api_key_secret, config.broker.passphrase, config.rest.passphrase]) registerSecret(secret);
+  // The REST secrets are registered by createRestClient.
+  for (const secret of [config.broker.password, config.broker.passphrase]) registerSecret(secret);
   const transport = parts.transport ?? createTransport(config, log);
   const rest = parts.rest ?? createRestClient(config, log);
   const completed = parts.completed ?? parts.activity?.completed ?? new MemoryCompletedReplies(config.runtime.completed_memory);
