@@ -103,7 +103,8 @@ describe('every execution leaves a signed, verifiable record in file, SQLite and
   test('cafkit verify catches one altered byte, a deleted record and an unknown key', async () => {
     const lines = readFileSync(jsonl, 'utf8').trim().split('\n');
     const tampered = path.join(dir, 'tampered.jsonl');
-    writeFileSync(tampered, [lines[0], lines[1]!.replace('"Add Note"', '"Add Notf"'), ...lines.slice(2)].join('\n') + '\n');
+    // Every record carries the destination, so the byte changed is in whichever record is second.
+    writeFileSync(tampered, [lines[0], lines[1]!.replace('"destination":"incident_ops"', '"destination":"incident_opz"'), ...lines.slice(2)].join('\n') + '\n');
     const altered = await cafkit(['verify', tampered, '--keys', keys]);
     assert.equal(altered.code, 1, altered.out);
     assert.match(altered.out, /ALTERED .* seq 2/);
