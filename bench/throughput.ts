@@ -29,6 +29,9 @@ interface Result {
   peakRssMb: number;
   /** CPU time (user + system) the consumer process spent per message, in microseconds. */
   cpuUsPerMessage: number;
+  /** The same for the broker's JVM and for this (producing) process: with 2 cores, together they show whether the machine was saturated. */
+  brokerCpuUsPerMessage: number;
+  benchCpuUsPerMessage: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -81,7 +84,10 @@ async function measure(platform: Platform, name: string, consumer: ChildProcess,
   });
   await sub.ready;
   const body = JSON.stringify({ action_id: actionId, type_id: 0, incident: { id: 2095, name: 'bench', severity_code: 4, vers: 1 }, properties: { n: 1 }, type_info: {}, user: { id: 1, email: 'a@b.c' } });
+  const brokerPid = platform.broker.pid()!;
   const cpu0 = cpuMs(consumer.pid!);
+  const broker0 = cpuMs(brokerPid);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < M; i++) {
     const id = `${name}-${i}`;
@@ -94,12 +100,15 @@ async function measure(platform: Platform, name: string, consumer: ChildProcess,
   const seconds = (performance.now() - t0) / 1000;
   const rss = peakRss(consumer.pid!);
   const cpuUsPerMessage = ((cpuMs(consumer.pid!) - cpu0) * 1000) / M;
+  const brokerCpuUsPerMessage = ((cpuMs(brokerPid) - broker0) * 1000) / M;
+  const own = process.cpuUsage(own0);
+  const benchCpuUsPerMessage = (own.user + own.system) / M;
   consumer.kill('SIGTERM');
   await once(consumer, 'exit');
   await sub.unsubscribe();
   await link.close();
   latencies.sort((x, y) => x - y);
-  return { name, messages: M, seconds, perSecond: M / seconds, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99), peakRssMb: rss, cpuUsPerMessage };
+  return { name, messages: M, seconds, perSecond: M / seconds, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99), peakRssMb: rss, cpuUsPerMessage, brokerCpuUsPerMessage, benchCpuUsPerMessage };
 }
 
 async function main(): Promise<void> {
@@ -148,7 +157,7 @@ async function main(): Promise<void> {
     const activityMedian = activityPaired[Math.floor(activityPaired.length / 2)]!;
     const lines = [
       `cafkit bench: ${M} messages, concurrency ${CONCURRENCY}, ${ROUNDS} rounds, ${os.cpus().length} cores, node ${process.version}`,
-      ...counted.map((r) => `${r.name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(6)} replies/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  peak RSS ${r.peakRssMb} MB  CPU ${r.cpuUsPerMessage.toFixed(0)} us/msg  (${r.seconds.toFixed(2)} s)`),
+      ...counted.map((r) => `${r.name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(6)} replies/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  peak RSS ${r.peakRssMb} MB  CPU ${r.cpuUsPerMessage.toFixed(0)} us/msg (broker ${r.brokerCpuUsPerMessage.toFixed(0)}, bench ${r.benchCpuUsPerMessage.toFixed(0)})  (${r.seconds.toFixed(2)} s)`),
       `ratio cafkit/floor: best of rounds ${ratio.toFixed(3)}, median of paired rounds ${medianPaired.toFixed(3)} (${paired.map((r) => r.toFixed(2)).join(', ')})  (target >= 0.9)`,
       `ratio with activities (signed, file + SQLite) / without: median of paired rounds ${activityMedian.toFixed(3)} (${activityPaired.map((r) => r.toFixed(2)).join(', ')})  (target >= 0.85)`,
     ];

@@ -42,6 +42,49 @@ export function canonicalJson(value: unknown): string {
   return write(value, [], new Set());
 }
 
+/** One member of a canonical object: its name, and `"name":value` as RFC 8785 writes it. */
+export interface CanonicalMember {
+  key: string;
+  text: string;
+}
+
+/**
+ * The members of a plain object, canonicalised and in RFC 8785 order, so a
+ * caller can write the object with and without one member (a record and
+ * the bytes its signature covers) while serialising it once.
+ * `joinMembers(canonicalMembers(x)) === canonicalJson(x)`.
+ *
+ * @throws {CanonicalJsonError} as {@link canonicalJson}.
+ */
+export function canonicalMembers(value: Record<string, unknown>): CanonicalMember[] {
+  const members: CanonicalMember[] = [];
+  const ancestors = new Set<object>([value]);
+  for (const key of Object.keys(value).sort()) {
+    const member = value[key];
+    if (member === undefined) continue;
+    members.push({ key, text: quote(key) + ':' + write(member, [key], ancestors) });
+  }
+  return members;
+}
+
+/** `{member,member…}`: the canonical object made of `members`, which must be in order. */
+export function joinMembers(members: readonly CanonicalMember[]): string {
+  let out = '{';
+  for (let i = 0; i < members.length; i++) out += (i > 0 ? ',' : '') + members[i]!.text;
+  return out + '}';
+}
+
+/** Adds `member` to canonically ordered `members` at its place (UTF-16 order of names); returns a new list. */
+export function withMember(members: readonly CanonicalMember[], member: CanonicalMember): CanonicalMember[] {
+  const at = members.findIndex((m) => m.key > member.key);
+  return at < 0 ? [...members, member] : [...members.slice(0, at), member, ...members.slice(at)];
+}
+
+/** A member `"key":value` for {@link withMember}. */
+export function canonicalMember(key: string, value: unknown): CanonicalMember {
+  return { key, text: quote(key) + ':' + write(value, [key], new Set()) };
+}
+
 /**
  * `where` is the path from the root, kept as a stack and turned into text
  * only for an error: building it for every member would double the cost.

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from './time-ordered-id.js';
 import type { ActionData } from '../wire/action-data.js';
 import type { Acknowledgement } from '../wire/acknowledgement.js';
 import type { ActivityEvent, ActivityStatus, ReplyRecord, StepRecord, UnsignedActivity } from './record.js';
@@ -17,7 +17,7 @@ const OBJECTS = ['incident', 'task', 'artifact', 'note', 'milestone', 'attachmen
  * `emit` receives every event; `finish` returns the unsigned record.
  */
 export class Execution {
-  readonly executionId = randomUUID();
+  readonly executionId = uuidv7();
   private startedAt: string | null = null;
   private status: ActivityStatus = 'received';
   private readonly steps: StepRecord[] = [];
@@ -108,7 +108,7 @@ export class Execution {
       }
     }
     return {
-      id: randomUUID(),
+      id: uuidv7(),
       execution_id: this.executionId,
       correlation_id: this.correlationId,
       org_id: this.orgId,

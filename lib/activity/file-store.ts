@@ -2,7 +2,7 @@ import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/p
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { silentLog, type Log } from '../log/log.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalRecordText } from './signer.js';
 import { ActivityRecordSchema, type ActivityEvent, type ActivityRecord } from './record.js';
 import type { ActivitySink } from './sink.js';
 import type { ActivityStore } from './store.js';
@@ -112,7 +112,7 @@ export class FileActivityStore implements ActivityStore, ActivitySink {
     if (this.closed) return Promise.reject(new Error(`activity file ${this.path} is closed`));
     let data: Buffer;
     try {
-      const json = canonicalJson(record);
+      const json = canonicalRecordText(record);
       data = Buffer.from(`${this.base64 ? Buffer.from(json, 'utf8').toString('base64') : json}\n`, 'utf8');
     } catch (error) {
       return Promise.reject(error);

@@ -36,9 +36,9 @@ export type ReplyRecord = z.infer<typeof ReplyRecordSchema>;
  * chain (with its signature), null for the first.
  */
 export const ActivityRecordSchema = z.strictObject({
-  /** Unique id of this record (UUID). */
+  /** Unique id of this record (UUID v7: time-ordered). */
   id: z.string(),
-  /** Id of the execution (UUID); the same across redeliveries of one invocation that re-run it. */
+  /** Id of the execution (UUID v7); the same across redeliveries of one invocation that re-run it. */
   execution_id: z.string(),
   correlation_id: z.string().nullable(),
   org_id: z.number().int(),

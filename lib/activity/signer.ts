@@ -1,5 +1,5 @@
 import { createHash, sign as cryptoSign } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, canonicalMember, canonicalMembers, joinMembers, withMember } from './canonical-json.js';
 import type { Keyring } from './keyring.js';
 import { ActivityRecordSchema, type ActivityRecord, type UnsignedActivity } from './record.js';
 
@@ -20,6 +20,19 @@ export function recordHash(record: ActivityRecord): string {
 export function signedBytes(record: Omit<ActivityRecord, 'signature'> & { signature?: string }): Buffer {
   const { signature: _signature, ...body } = record;
   return Buffer.from(canonicalJson(body), 'utf8');
+}
+
+/** The canonical JSON each record was signed as, kept so stores write those bytes without serialising again. */
+const signedText = new WeakMap<ActivityRecord, string>();
+
+/**
+ * The canonical JSON of `record`, signature included: for a record this
+ * process signed, exactly the text it signed (computed once, at signing);
+ * otherwise computed now. What stores write. Verification never uses it:
+ * it must see the record as it is.
+ */
+export function canonicalRecordText(record: ActivityRecord): string {
+  return signedText.get(record) ?? canonicalJson(record);
 }
 
 /**
@@ -69,24 +82,27 @@ export class ChainSigner {
    */
   sign(unsigned: UnsignedActivity): ActivityRecord {
     const { keyId, privateKey } = this.keyring.active();
-    // structuredClone detaches nested arrays and objects from the caller's,
-    // while keeping the field order the record is written in.
-    const body: Omit<ActivityRecord, 'signature'> = structuredClone({
+    const body: Omit<ActivityRecord, 'signature'> = {
       ...withoutChainFields(unsigned),
       seq: this.lastSeq + 1,
       chain_id: this.chainId,
       prev_hash: this.lastHash,
       key_id: keyId,
-    });
+    };
     const checked = ActivityRecordSchema.safeParse({ ...body, signature: '' });
     if (!checked.success) {
       throw new Error(`activity record ${unsigned.id} does not fit the record schema: ${checked.error.message}`);
     }
-    const signature = cryptoSign('sha256', signedBytes(body), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64');
-    const record: ActivityRecord = { ...body, signature };
+    // Serialised once: the signed bytes, and the stored text with the signature member added in its place.
+    const members = canonicalMembers(body);
+    const signature = cryptoSign('sha256', Buffer.from(joinMembers(members), 'utf8'), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64');
+    const text = joinMembers(withMember(members, canonicalMember('signature', signature)));
+    // Parsed back from the signed text: a copy detached from the caller's objects, holding exactly what was signed.
+    const record = JSON.parse(text) as ActivityRecord;
+    signedText.set(record, text);
     // Advance only once the record exists: a failed sign leaves no gap in seq.
     this.lastSeq = record.seq;
-    this.lastHash = recordHash(record);
+    this.lastHash = createHash('sha256').update(text).digest('hex');
     return record;
   }
 }

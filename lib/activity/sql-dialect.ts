@@ -248,7 +248,7 @@ class SqliteConnection implements SqlConnection {
     const batch = this.batch.splice(0);
     if (batch.length === 0) return; // flushed already, by close()
     const results: Array<{ changes: number } | Error> = [];
-    this.db.exec('BEGIN IMMEDIATE');
+    this.prepare('BEGIN IMMEDIATE').run();
     try {
       for (const write of batch) {
         try {
@@ -257,7 +257,7 @@ class SqliteConnection implements SqlConnection {
           results.push(error as Error);
         }
       }
-      this.db.exec('COMMIT');
+      this.prepare('COMMIT').run();
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       for (const write of batch) write.reject(error as Error);
@@ -276,10 +276,10 @@ class SqliteConnection implements SqlConnection {
 
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.inTurn(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.prepare('BEGIN IMMEDIATE').run();
       try {
         const result = await work(this.direct);
-        this.db.exec('COMMIT');
+        this.prepare('COMMIT').run();
         return result;
       } catch (error) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');

@@ -1,4 +1,4 @@
-import { canonicalJson } from './canonical-json.js';
+import { canonicalRecordText } from './signer.js';
 import { openMigrated } from './migrations.js';
 import { ActivityRecordSchema, type ActivityEvent, type ActivityRecord } from './record.js';
 import type { ActivitySink } from './sink.js';
@@ -81,7 +81,7 @@ export class SqlActivityStore implements ActivityStore, ActivitySink {
    * @throws {DuplicateRecordError} a different record has the same `(chain_id, seq)` or `id`.
    */
   async append(record: ActivityRecord): Promise<void> {
-    const text = canonicalJson(record);
+    const text = canonicalRecordText(record);
     try {
       await this.connection.run(INSERT, [
         record.id, record.execution_id, record.chain_id, record.seq, record.correlation_id, record.org_id, record.destination,

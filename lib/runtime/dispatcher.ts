@@ -154,7 +154,8 @@ export class Dispatcher {
     if (!inspected.ok) return this.reject(delivery, inspected, receivedAt);
 
     const key = completedKey(delivery.destination.name, inspected.correlationId, inspected.contextToken);
-    const done = await this.deps.completed.get(key);
+    // A store that hands out claims answers "already completed" with the claim itself: one statement fewer per message.
+    const done = this.deps.completed.claim ? undefined : await this.deps.completed.get(key);
     if (done) {
       this.stats.replayed++;
       this.deps.log.info('already completed; sending the stored reply again', { correlationId: inspected.correlationId });

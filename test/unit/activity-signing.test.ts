@@ -4,9 +4,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, wri
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { canonicalJson, CanonicalJsonError } from '../../lib/activity/canonical-json.js';
+import { canonicalJson, CanonicalJsonError, canonicalMember, canonicalMembers, joinMembers, withMember } from '../../lib/activity/canonical-json.js';
+import { uuidv7 } from '../../lib/activity/time-ordered-id.js';
 import { openKeyring, KeyringError, keyIdOf } from '../../lib/activity/keyring.js';
-import { ChainSigner, recordHash } from '../../lib/activity/signer.js';
+import { ChainSigner, canonicalRecordText, recordHash } from '../../lib/activity/signer.js';
 import { verifyRecords, UnreadableRecord, type VerifyReport } from '../../lib/activity/verify.js';
 import { activityFiles, readJsonl } from '../../lib/activity/jsonl-reader.js';
 import type { ActivityRecord, UnsignedActivity } from '../../lib/activity/record.js';
@@ -385,7 +386,7 @@ test('a JSON Lines log with rotated files reads oldest first and reports a tampe
   assert.equal(report.ok, 7);
 
   // A line cut so short that nothing identifies it: the record after it names the gap.
-  writeFileSync(file, [lines[6], lines[7]!.slice(0, 100), lines[8]].join('\n') + '\n');
+  writeFileSync(file, [lines[6], lines[7]!.slice(0, 30), lines[8]].join('\n') + '\n');
   const short = await verifyRecords(readJsonl(file), keyring);
   assert.deepEqual(kinds(short).slice(-2), [{ kind: 'invalid', seq: null }, { kind: 'missing_before', seq: 9 }]);
   assert.match(short.problems.at(-1)!.detail, /1 record \(seq 8\) missing/);
@@ -400,4 +401,33 @@ test('readJsonl names a missing log instead of reporting it as empty', async (t)
   await assert.rejects(async () => {
     for await (const _ of readJsonl(file)) void _;
   }, /no activity file at .*activities\.jsonl/);
+});
+
+test('canonical members joined are the canonical object, and a member added lands in its sorted place', () => {
+  const value = { b: [1, { d: 2, c: 'x' }], a: 'é', z: null, u: undefined };
+  const members = canonicalMembers(value);
+  assert.equal(joinMembers(members), canonicalJson(value));
+  assert.equal(joinMembers(withMember(members, canonicalMember('m', 4.5))), canonicalJson({ ...value, m: 4.5 }));
+  assert.equal(joinMembers(withMember(members, canonicalMember('zz', true))), canonicalJson({ ...value, zz: true }));
+  assert.equal(joinMembers(withMember([], canonicalMember('a', 1))), '{"a":1}');
+});
+
+test('the stored text of a signed record is the text it was signed as, even if the record object is changed later', (t) => {
+  const keyring = openKeyring(path.join(tempDir(t), 'keys'));
+  const record = new ChainSigner(keyring, { chainId: 'c' }).sign(activity(1));
+  const text = canonicalRecordText(record);
+  assert.equal(text, canonicalJson(record));
+  record.destination = 'changed';
+  assert.equal(canonicalRecordText(record), text);
+  // A record that was not signed here is serialised as it is.
+  assert.equal(canonicalRecordText({ ...record }), canonicalJson({ ...record }));
+});
+
+test('record and execution ids are UUID v7: version 7, RFC variant, later ids sort after earlier ones', () => {
+  const early = uuidv7(Date.UTC(2026, 0, 1));
+  const late = uuidv7(Date.UTC(2026, 0, 1) + 1);
+  for (const id of [early, late, uuidv7()]) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.ok(early < late);
+  assert.equal(early.slice(0, 13).replace('-', ''), Date.UTC(2026, 0, 1).toString(16).padStart(12, '0'));
+  assert.notEqual(uuidv7(5), uuidv7(5));
 });
