@@ -26,6 +26,23 @@ test('Add Note posts the text as a comment, with the context token', async () =>
   assert.ok(run.calls.every((c) => c.contextToken === run.contextToken));
 });
 
+test('Add Note re-run after a crash finds the note its interrupted run added, and posts only when there is none', async () => {
+  const firstStartedAt = Date.now();
+  const message = build.message({ incident: build.incident({ id: 2095 }), properties: { note_text: 'isolate host 7' } });
+  const first = await kit.run('Add Note', message);
+  assert.equal(first.status, 'completed', first.message);
+  // The same invocation again, as if the processor had been killed after the POST and before its reply.
+  const rerun = await kit.run('Add Note', message, { rerun: { firstStartedAt } });
+  assert.equal(rerun.status, 'completed', rerun.message);
+  assert.match(rerun.message, /found from a run interrupted/);
+  assert.deepEqual(rerun.results, first.results);
+  assert.equal(rerun.calls.filter((c) => c.method === 'POST').length, 0, 'no second note');
+  // Killed before its POST: the re-run finds nothing and posts.
+  const unfinished = await kit.run('Add Note', build.message({ incident: build.incident({ id: 2095 }), properties: { note_text: 'reset the password' } }), { rerun: { firstStartedAt: Date.now() } });
+  assert.equal(unfinished.calls.filter((c) => c.method === 'POST').length, 1);
+  assert.match(unfinished.message, /^Note added to incident 2095$/);
+});
+
 test('Add Note without text is an error the analyst understands', async () => {
   const run = await kit.run('Add Note', build.message({ properties: {} }));
   assert.equal(run.status, 'error');

@@ -1,7 +1,7 @@
 import { uuidv7 } from './time-ordered-id.js';
 import type { ActionData } from '../wire/action-data.js';
 import type { Acknowledgement } from '../wire/acknowledgement.js';
-import type { ActivityEvent, ActivityStatus, ReplyRecord, StepRecord, UnsignedActivity } from './record.js';
+import type { ActivityEvent, ActivityRecord, ActivityStatus, ReplyRecord, StepRecord, UnsignedActivity } from './record.js';
 
 /** Who runs the executions, for the records. */
 export interface ProcessorIdentity {
@@ -26,6 +26,7 @@ export class Execution {
   private actionName: string | null = null;
   private processorName: string | null = null;
   private message: ActionData | undefined;
+  private isRerun = false;
 
   constructor(
     private readonly destination: string,
@@ -53,6 +54,11 @@ export class Execution {
   parsed(message: ActionData): void {
     this.message = message;
     this.actionId = message.action_id;
+  }
+
+  /** An earlier run of this invocation started and never finished. */
+  rerun(): void {
+    this.isRerun = true;
   }
 
   /** The handler is about to run; `declared` steps show as pending until they run. */
@@ -127,6 +133,7 @@ export class Execution {
       error,
       processor: { name: this.processorName, host: this.identity.host, version: this.identity.version },
       memory,
+      ...(this.isRerun ? { rerun: true } : {}),
     };
   }
 
@@ -142,4 +149,12 @@ export class Execution {
 export interface ActivityHooks {
   open(destination: string, correlationId: string | null, receivedAt: string): Execution;
   close(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): void;
+  /**
+   * Signs the record of a run whose final reply is recorded but not yet
+   * sent, so the record can be stored with that reply before the message is
+   * acknowledged; `undefined` when it could not be signed (logged).
+   */
+  seal(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): ActivityRecord | undefined;
+  /** Reports a sealed record to its channels, once the reply has gone out. */
+  sealed(execution: Execution, record: ActivityRecord): void;
 }

@@ -60,6 +60,8 @@ export const ActivityRecordSchema = z.strictObject({
   processor: z.strictObject({ name: z.string().nullable(), host: z.string(), version: z.string() }),
   /** Handler context variables (`report_memory`); base64 of their JSON with `encode_b64_memory`. */
   memory: z.union([z.record(z.string(), z.unknown()), z.string()]).nullable(),
+  /** Present (true) when an earlier run of this invocation started and never finished (the processor died mid-action). */
+  rerun: z.literal(true).optional(),
   /** Position in its chain, from 1. */
   seq: z.number().int().positive(),
   /** The chain this record belongs to (one per signing processor instance). */

@@ -1,5 +1,5 @@
 import { Execution, type ActivityHooks, type ProcessorIdentity } from './execution.js';
-import type { ActivityEvent, ActivityStatus, UnsignedActivity } from './record.js';
+import type { ActivityEvent, ActivityRecord, ActivityStatus, UnsignedActivity } from './record.js';
 import type { Reporter } from './reporter.js';
 import type { ChainSigner } from './signer.js';
 import { silentLog, type Log } from '../log/log.js';
@@ -52,16 +52,26 @@ export class ActivityRecorder implements ActivityHooks {
   }
 
   close(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): void {
+    const record = this.seal(execution, status, error, memory);
+    if (record) this.sealed(execution, record);
+  }
+
+  seal(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): ActivityRecord | undefined {
     let snapshot: UnsignedActivity['memory'] = null;
     if (this.options.reportMemory && memory) {
       snapshot = this.options.encodeB64Memory ? Buffer.from(JSON.stringify(memory)).toString('base64') : memory;
     }
     try {
-      const record = this.options.signer.sign(execution.finish(status, error, snapshot));
-      this.options.reporter.reportTo({ kind: FINAL_EVENT[status], at: record.ended_at ?? new Date().toISOString(), execution_id: record.execution_id, correlation_id: record.correlation_id, record }, this.channelsFor(execution));
+      return this.options.signer.sign(execution.finish(status, error, snapshot));
     } catch (cause) {
       this.log.error('activity record could not be signed; the action itself is not affected', { executionId: execution.executionId, error: (cause as Error).message });
+      return undefined;
     }
+  }
+
+  sealed(execution: Execution, record: ActivityRecord): void {
+    const status = record.status as keyof typeof FINAL_EVENT;
+    this.options.reporter.reportTo({ kind: FINAL_EVENT[status], at: record.ended_at ?? new Date().toISOString(), execution_id: record.execution_id, correlation_id: record.correlation_id, record }, this.channelsFor(execution));
   }
 
   private channelsFor(execution: Execution | undefined): Channels {

@@ -1,10 +1,9 @@
-import type { CompletedReplies, StoredReply } from '../runtime/completed-replies.js';
+import type { ClaimResult, CompletedReplies, StoredReply } from '../runtime/completed-replies.js';
 import { AcknowledgementSchema } from '../wire/acknowledgement.js';
 import { openMigrated } from './migrations.js';
+import type { ActivityRecord } from './record.js';
+import type { SqlActivityStore } from './sql-store.js';
 import type { SqlConnection } from './sql-dialect.js';
-
-/** What {@link SqlCompletedReplies.claim} found: the run is yours, already done, or someone else's. */
-export type ClaimResult = 'claimed' | { completed: StoredReply } | 'busy';
 
 /** How a {@link SqlCompletedReplies} tells time and treats its connection. */
 export interface SqlCompletedRepliesOptions {
@@ -12,6 +11,8 @@ export interface SqlCompletedRepliesOptions {
   now?: () => number;
   /** `close()` closes the connection too. Default false. */
   ownsConnection?: boolean;
+  /** The activity store on the same database, for records stored with their reply (see {@link SqlCompletedReplies.put}). */
+  records?: SqlActivityStore;
 }
 
 interface Row {
@@ -21,11 +22,12 @@ interface Row {
   correlation_id: string | null;
   completed_at: number | string | null;
   owner: string | null;
+  claimed_at: number | string | null;
   lease_until: number | string | null;
 }
 
 const TABLE = 'completed_replies';
-const SELECT = 'SELECT status, reply, reply_to, correlation_id, completed_at, owner, lease_until FROM completed_replies WHERE `key` = ?';
+const SELECT = 'SELECT status, reply, reply_to, correlation_id, completed_at, owner, claimed_at, lease_until FROM completed_replies WHERE `key` = ?';
 
 /**
  * Completed replies kept in SQLite or MariaDB/MySQL (table
@@ -41,12 +43,14 @@ const SELECT = 'SELECT status, reply, reply_to, correlation_id, completed_at, ow
  * @example
  * const replies = new SqlCompletedReplies(store.connection);
  * const claim = await replies.claim(key, instanceId, 5 * 60_000);
- * if (claim === 'claimed') { ...run...; await replies.put(key, stored); }
- * else if (claim !== 'busy') resend(claim.completed);
+ * if (claim === 'busy') retryLater();
+ * else if ('completed' in claim) resend(claim.completed);
+ * else { ...run (claim.claimed.rerun: an earlier run did not finish)...; await replies.put(key, stored); }
  */
 export class SqlCompletedReplies implements CompletedReplies {
   private readonly now: () => number;
   private readonly ownsConnection: boolean;
+  private readonly records: SqlActivityStore | undefined;
 
   /** Replies on a connection whose schema is migrated (see `migrate`). */
   constructor(
@@ -55,6 +59,7 @@ export class SqlCompletedReplies implements CompletedReplies {
   ) {
     this.now = options.now ?? Date.now;
     this.ownsConnection = options.ownsConnection ?? false;
+    this.records = options.records;
   }
 
   /** Opens the database a URL names (as `openActivityStore` does), migrated, owning the connection. */
@@ -68,22 +73,31 @@ export class SqlCompletedReplies implements CompletedReplies {
     return row?.status === 'completed' ? toStored(row) : undefined;
   }
 
-  /** Stores the final reply under `key`, completing any claim on it. */
-  async put(key: string, value: StoredReply): Promise<void> {
+  /**
+   * Stores the final reply under `key`, completing any claim on it, and
+   * `record` in the activity store given at construction. Issued together,
+   * so with SQLite they share one commit; with MySQL both are committed
+   * before this resolves.
+   */
+  async put(key: string, value: StoredReply, record?: ActivityRecord): Promise<void> {
     const columns = ['key', 'status', 'reply', 'reply_to', 'correlation_id', 'completed_at', 'lease_until'];
-    await this.connection.run(this.connection.dialect.upsert(TABLE, columns, ['key'], columns.slice(1)), [
+    const reply = this.connection.run(this.connection.dialect.upsert(TABLE, columns, ['key'], columns.slice(1)), [
       key, 'completed', JSON.stringify(value.reply), value.replyTo, value.correlationId, value.completedAt, null,
     ]);
+    if (record && this.records) await Promise.all([reply, this.records.append(record)]);
+    else await reply;
   }
 
   /**
    * Claims the run of `key` for `owner` until `leaseMs` from now, atomically
    * across every process on the database:
-   * - nobody has it: a running claim is stored, `'claimed'`;
+   * - nobody has it: a running claim is stored, `{ claimed }`, not a re-run;
    * - it completed: `{ completed }`, the reply to send again;
-   * - `owner` already holds it: the lease is renewed, `'claimed'`;
+   * - `owner` already holds it (the same instance, restarted after dying
+   *   mid-run): taken back with a new lease, `{ claimed }`, a re-run;
    * - another owner's lease is still valid: `'busy'`;
-   * - another owner's lease has run out: taken over, `'claimed'`.
+   * - another owner's lease has run out: taken over, `{ claimed }`, a re-run.
+   * `claimed_at` keeps the first claim's time across take-overs.
    */
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
     const now = this.now();
@@ -95,7 +109,7 @@ export class SqlCompletedReplies implements CompletedReplies {
           'INSERT INTO completed_replies (`key`, status, owner, claimed_at, lease_until) VALUES (?, ?, ?, ?, ?)',
           [key, 'running', owner, now, until],
         );
-        return 'claimed';
+        return { claimed: { rerun: false, firstStartedAt: now } };
       } catch (error) {
         if (!this.connection.dialect.isUniqueViolation(error)) throw error;
       }
@@ -105,8 +119,8 @@ export class SqlCompletedReplies implements CompletedReplies {
         if (!row) return undefined;
         if (row.status === 'completed') return { completed: toStored(row) };
         if (row.owner !== owner && Number(row.lease_until) > now) return 'busy';
-        await tx.run('UPDATE completed_replies SET owner = ?, claimed_at = ?, lease_until = ? WHERE `key` = ?', [owner, now, until, key]);
-        return 'claimed';
+        await tx.run('UPDATE completed_replies SET owner = ?, lease_until = ? WHERE `key` = ?', [owner, until, key]);
+        return { claimed: { rerun: true, firstStartedAt: Number(row.claimed_at ?? now) } };
       });
       // undefined: the claim was released between the two steps; start over.
       if (outcome !== undefined) return outcome;

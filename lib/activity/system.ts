@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { silentLog, type Log } from '../log/log.js';
 import type { CompletedReplies } from '../runtime/completed-replies.js';
 import { FileActivityStore } from './file-store.js';
+import { lockInstance, type InstanceLock } from './instance-lock.js';
 import { defaultKeyringDir, openKeyring } from './keyring.js';
 import { ActivityRecorder } from './recorder.js';
 import { Reporter } from './reporter.js';
@@ -22,6 +23,8 @@ export interface ActivitySystem {
   stores: Array<ActivityStore & ActivitySink>;
   /** Durable completed-reply memory in the first SQL store (when `durable_replies`). */
   completed: CompletedReplies | undefined;
+  /** With durable replies: this instance's id for claims, the same after a restart with the same CAFKIT_HOME (see `lockInstance`). */
+  instanceId: string | undefined;
   /** Delivers what is queued (up to the deadline), then closes the stores. */
   close(deadlineMs: number): Promise<void>;
 }
@@ -39,6 +42,8 @@ function packageVersion(): string {
   }
 }
 
+const SQL_URL = /^(sqlite:|mysql:\/\/|mariadb:\/\/)/;
+
 /** The store a URL names: `file:<path>`, `sqlite:<file>`, `mysql://…`, `mariadb://…`. */
 export async function openStore(url: string, config: Config['activity'], log: Log, name?: string): Promise<ActivityStore & ActivitySink> {
   if (url.startsWith('file:')) {
@@ -47,7 +52,7 @@ export async function openStore(url: string, config: Config['activity'], log: Lo
     return FileActivityStore.open({ path: file, base64: config.file_base64, maxBytes: config.file_max_size_mb * 1024 * 1024, keep: config.file_max_files, name, log });
   }
   if (url.startsWith('sqlite:')) mkdirSync(path.dirname(path.resolve(url.slice('sqlite:'.length))), { recursive: true });
-  if (/^(sqlite:|mysql:\/\/|mariadb:\/\/)/.test(url)) return openActivityStore(url, { name });
+  if (SQL_URL.test(url)) return openActivityStore(url, { name });
   throw new Error(`activity.stores: "${url}" is not a store URL (file:<path>, sqlite:<file>, mysql://… or mariadb://…)`);
 }
 
@@ -68,6 +73,8 @@ export async function createActivitySystem(
   const urls = a.stores ?? [`sqlite:${path.join(home, 'activities.db')}`];
   if (urls.length === 0) return undefined;
   const keyring = openKeyring(a.keys_dir ? path.resolve(a.keys_dir) : defaultKeyringDir(env));
+  // Taken first: a second process on the same home is refused before it opens anything.
+  const instance: InstanceLock | undefined = a.durable_replies && urls.some((u) => SQL_URL.test(u)) ? lockInstance(home) : undefined;
   const stores: Array<ActivityStore & ActivitySink> = [];
   const counts = new Map<string, number>();
   try {
@@ -79,6 +86,7 @@ export async function createActivitySystem(
     }
   } catch (error) {
     await Promise.all(stores.map((s) => s.close().catch(() => {})));
+    instance?.release();
     throw error;
   }
   const spillDir = path.resolve(a.spill_dir ?? path.join(home, 'spill'));
@@ -97,16 +105,18 @@ export async function createActivitySystem(
     log,
   });
   const sql = stores.find((s): s is SqlActivityStore => s instanceof SqlActivityStore);
-  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection) : undefined;
+  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection, { records: sql }) : undefined;
   return {
     recorder,
     reporter,
     stores,
     completed,
+    instanceId: completed ? instance?.id : undefined,
     async close(deadlineMs) {
       const result = await reporter.drain(deadlineMs);
       if (!result.drained) log.warn('activity reporter: deadline passed with events still queued (spilled ones are replayed at next start)', { left: result.left });
       await Promise.all(stores.map((s) => s.close().catch((error: unknown) => log.warn('closing an activity store failed', { error: (error as Error).message }))));
+      instance?.release();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { ActivityRecord } from '../activity/record.js';
 import type { Acknowledgement } from '../wire/acknowledgement.js';
 
 /** A final reply kept so a redelivered message gets it again instead of a second run. */
@@ -9,18 +10,39 @@ export interface StoredReply {
 }
 
 /**
+ * A claim granted: the run is this instance's. `rerun` when the invocation
+ * was claimed before by a run that never finished (the processor died, or
+ * lost its lease): that run may have had effects, and the handler is told.
+ */
+export interface ClaimedRun {
+  rerun: boolean;
+  /** When the first run of this invocation was claimed (epoch ms). */
+  firstStartedAt: number;
+}
+
+/** What a claim finds: the run is yours, it completed elsewhere, or another live instance runs it. */
+export type ClaimResult = { claimed: ClaimedRun } | { completed: StoredReply } | 'busy';
+
+/**
  * Where completed replies are remembered. In memory here; a durable,
  * shared store plugs in behind the same interface.
  */
 export interface CompletedReplies {
   get(key: string): Promise<StoredReply | undefined>;
-  put(key: string, value: StoredReply): Promise<void>;
+  /**
+   * Stores the final reply; with `record`, a store that keeps activities
+   * stores that run's signed record too, in the same commit where it can:
+   * once the message is acknowledged, its record is as durable as its reply.
+   */
+  put(key: string, value: StoredReply, record?: ActivityRecord): Promise<void>;
   /**
    * A store shared by several processor instances can also hand out claims:
    * `claimed` (run it), the stored reply (it completed meanwhile), or `busy`
    * (another live instance is running it; its lease has not expired).
+   * Owners are instance ids that survive a restart, so an instance takes
+   * back its own unfinished claims at once.
    */
-  claim?(key: string, owner: string, leaseMs: number): Promise<'claimed' | 'busy' | { completed: StoredReply }>;
+  claim?(key: string, owner: string, leaseMs: number): Promise<ClaimResult>;
   /** Extends a running claim; false when it was lost. */
   renew?(key: string, owner: string, leaseMs: number): Promise<boolean>;
   /** Gives a claim back without completing (the run did not happen). */

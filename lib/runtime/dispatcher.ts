@@ -5,13 +5,14 @@ import { childLog, type Log } from '../log/log.js';
 import { selectLabel, type ActionData } from '../wire/action-data.js';
 import type { Acknowledgement } from '../wire/acknowledgement.js';
 import type { ActionCatalog } from './action-catalog.js';
-import type { CompletedReplies, StoredReply } from './completed-replies.js';
+import type { ClaimedRun, CompletedReplies, StoredReply } from './completed-replies.js';
 import { deadLetter } from './dead-letter.js';
 import { HandlerTimeoutError } from './errors.js';
 import { inspectDelivery, type InvalidDelivery } from './inbound.js';
 import type { Limiter } from './limiter.js';
 import type { Handler, HandlerContext } from './processor.js';
 import type { ActivityHooks, Execution } from '../activity/execution.js';
+import type { ActivityRecord } from '../activity/record.js';
 import { errorReply, progressReply, sendReply, successReply } from './reply.js';
 
 /**
@@ -33,6 +34,8 @@ type FinalStatus = 'succeeded' | 'failed' | 'timed_out';
 interface RunOutcome {
   stored: StoredReply;
   execution: Execution | undefined;
+  /** The execution's signed record, stored with the reply; reported once the reply is out. */
+  record?: ActivityRecord | undefined;
   status: FinalStatus;
   error: string | null;
   /** Another instance completed it: the stored reply is sent, nothing ran here. */
@@ -182,23 +185,20 @@ export class Dispatcher {
     if (!outcome) return;
     if (outcome.replayed) this.stats.replayed++;
     await this.finish(delivery, outcome.stored);
-    if (outcome.execution) {
-      outcome.execution.replied(outcome.stored.reply);
-      this.deps.activity!.close(outcome.execution, outcome.status, outcome.error, { properties: inspected.message.properties });
-    }
+    if (outcome.execution && outcome.record) this.deps.activity!.sealed(outcome.execution, outcome.record);
   }
 
   /**
-   * Claims an invocation in the shared store: `claimed`, or the reply it
-   * completed with elsewhere; waits while another live instance holds it
-   * (until it completes or its lease runs out). `undefined` when stopping.
+   * Claims an invocation in the shared store: the claim (a first run or a
+   * re-run), or the reply it completed with elsewhere; waits while another
+   * live instance holds it (until it completes or its lease runs out).
+   * `undefined` when stopping.
    */
-  private async claim(key: string): Promise<'claimed' | StoredReply | undefined> {
+  private async claim(key: string): Promise<{ claimed: ClaimedRun } | { completed: StoredReply } | undefined> {
     const leaseMs = this.deps.claimLeaseMs ?? 60_000;
     for (;;) {
       const result = await this.deps.completed.claim!(key, this.owner, leaseMs);
-      if (result === 'claimed') return 'claimed';
-      if (result !== 'busy') return result.completed;
+      if (result !== 'busy') return result;
       if (this.stopping) return undefined;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, leaseMs / 4)));
     }
@@ -215,28 +215,38 @@ export class Dispatcher {
       if (this.stopping) return undefined; // not started: leave it for redelivery
       // Shared by several instances, another one may be running this invocation (a redelivery after its link dropped).
       // Claimed here, when a slot is free, so the lease runs only while the handler does.
+      let rerun: ClaimedRun | undefined;
       if (completed.claim) {
         const claim = await this.claim(key);
         if (claim === undefined) return undefined;
-        if (claim !== 'claimed') return { stored: claim, execution: undefined, status: 'succeeded' as const, error: null, replayed: true };
+        if ('completed' in claim) return { stored: claim.completed, execution: undefined, status: 'succeeded' as const, error: null, replayed: true };
+        if (claim.claimed.rerun) {
+          rerun = claim.claimed;
+          this.deps.log.warn('re-running an invocation whose earlier run did not finish (the processor stopped mid-action); its handler is told, to check for effects of that run', { correlationId, firstStartedAt: new Date(rerun.firstStartedAt).toISOString() });
+        }
       }
       const leaseMs = this.deps.claimLeaseMs ?? 60_000;
       const renewal = completed.renew ? setInterval(() => void completed.renew!(key, this.owner, leaseMs).catch(() => undefined), leaseMs / 3) : undefined;
       try {
-        return await this.runClaimed(delivery, message, correlationId, replyTo, contextToken, key, receivedAt);
+        return await this.runClaimed(delivery, message, correlationId, replyTo, contextToken, key, receivedAt, rerun);
       } finally {
         clearInterval(renewal);
       }
     }, incidentKey);
   }
 
-  private async runClaimed(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string, receivedAt: string): Promise<RunOutcome> {
+  private async runClaimed(delivery: InboundMessage, message: ActionData, correlationId: string, replyTo: string, contextToken: string | undefined, key: string, receivedAt: string, rerun?: ClaimedRun): Promise<RunOutcome> {
     const execution = this.deps.activity?.open(this.programmaticName(delivery.destination.name), correlationId, receivedAt);
     execution?.parsed(message);
-    const result = await this.execute(delivery, message, correlationId, replyTo, contextToken, execution);
+    if (rerun) execution?.rerun();
+    const result = await this.execute(delivery, message, correlationId, replyTo, contextToken, execution, rerun);
     const stored: StoredReply = { replyTo, correlationId, reply: result.reply, completedAt: Date.now() };
-    await this.deps.completed.put(key, stored);
-    return { stored, execution, status: result.status, error: result.reply.message_type === 0 ? null : result.reply.message };
+    const error = result.reply.message_type === 0 ? null : result.reply.message;
+    // Signed before the reply goes out, and stored with it: a processor killed after the ack has its record stored too.
+    execution?.replied(result.reply);
+    const record = execution ? this.deps.activity!.seal(execution, result.status, error, { properties: message.properties }) : undefined;
+    await this.deps.completed.put(key, stored, record);
+    return { stored, execution, record, status: result.status, error };
   }
 
   private async execute(
@@ -246,6 +256,7 @@ export class Dispatcher {
     replyTo: string,
     contextToken: string | undefined,
     execution: Execution | undefined,
+    rerun?: ClaimedRun,
   ): Promise<{ reply: Acknowledgement; status: FinalStatus }> {
     const destination = this.programmaticName(delivery.destination.name);
     const meta: Record<string, unknown> = { correlationId, destination, actionId: message.action_id };
@@ -277,7 +288,7 @@ export class Dispatcher {
       return failed(route.problem);
     }
     execution?.started(action, route.processor ?? null, route.steps);
-    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta, route.settings, execution);
+    const context = new Context(this, message, rest, correlationId, replyTo, destination, action, delivery.headers, meta, route.settings, execution, rerun ? { firstStartedAt: rerun.firstStartedAt } : undefined);
     const started = performance.now();
     try {
       const result = await this.withTimeout(route.handler(message, context), context);
@@ -427,6 +438,7 @@ class Context implements HandlerContext {
     private readonly meta: Record<string, unknown>,
     readonly settings: unknown,
     private readonly execution: Execution | undefined,
+    readonly rerun: { firstStartedAt: number } | undefined,
   ) {
     this.orgId = dispatcher.orgId;
   }

@@ -36,6 +36,22 @@ export interface HandlerContext<S = unknown> {
   action: string;
   /** Message headers as received (the context token among them: do not log them). */
   headers: Readonly<Record<string, string>>;
+  /**
+   * Set when an earlier run of this invocation started and never finished:
+   * the processor was killed or lost its database mid-action, and the
+   * message came back. That run may already have made some of its changes;
+   * a handler whose effects are not idempotent (adding a note, creating a
+   * ticket) looks for them before repeating them. Needs a durable
+   * completed-reply store (activities in SQLite or MariaDB, the default).
+   *
+   * @example
+   * if (ctx.rerun) {
+   *   const notes = await ctx.rest.get<Note[]>(`/incidents/${id}/comments`);
+   *   const mine = notes.find((n) => n.text === text && n.create_date >= ctx.rerun!.firstStartedAt - 60_000);
+   *   if (mine) return { message: 'Note added', results: { note_id: mine.id } };
+   * }
+   */
+  rerun?: { firstStartedAt: number } | undefined;
 }
 
 /** An action handler. */

@@ -66,7 +66,8 @@ export class Runtime {
       handlerTimeoutMs: config.runtime.handler_timeout_ms,
       serializePerIncident: config.runtime.serialize_per_incident,
       activity: activity?.recorder,
-      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      // Stable across restarts with a durable store, so a restarted instance takes its unfinished claims straight back.
+      owner: activity?.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
       claimLeaseMs: config.runtime.claim_lease_ms,
     });
     transport.onState((state, detail) => {

@@ -1,8 +1,8 @@
 import { startEmulator, type EmulatorHandle, type RecordedRequest, type SeedData } from '../emulator/index.js';
 import { RestClient } from '../rest/client.js';
-import { Dispatcher } from '../runtime/dispatcher.js';
+import { completedKey, Dispatcher } from '../runtime/dispatcher.js';
 import { ActionCatalog } from '../runtime/action-catalog.js';
-import { MemoryCompletedReplies } from '../runtime/completed-replies.js';
+import { MemoryCompletedReplies, type ClaimResult } from '../runtime/completed-replies.js';
 import { Limiter } from '../runtime/limiter.js';
 import { buildRoutes } from '../runtime/routes.js';
 import { normaliseDestination, type ProcessorDefinition } from '../runtime/processor.js';
@@ -46,7 +46,12 @@ export interface RunResult {
 /** A processor under test, with its REST double. */
 export interface ProcessorKit {
   /** Runs `action` on `message` through the same pipeline as production (validation, routing, replies, ack). */
-  run(action: string, message: ActionDataInput | string, options?: { destination?: string }): Promise<RunResult>;
+  /**
+   * Runs one invocation. `rerun` makes it look like the processor died
+   * during an earlier run that began at `firstStartedAt` (the handler sees
+   * `ctx.rerun`): test that a handler finds what that run already did.
+   */
+  run(action: string, message: ActionDataInput | string, options?: { destination?: string; rerun?: { firstStartedAt: number } }): Promise<RunResult>;
   /** The in-process platform emulator the handler talks to. */
   emulator: EmulatorHandle;
   /** A REST client on the emulator (no context token), to set up data before a run. */
@@ -75,11 +80,12 @@ export async function testProcessor(processor: ProcessorDefinition<any>, options
   const rest = new RestClient({ url: emulator.url, orgId, apiKey: API_KEY, retries: 0, retryBaseMs: 10 });
   const transport = new MemoryTransport();
   const { routes, destinations } = buildRoutes([{ ...processor, name }], options.settings === undefined ? {} : { [name]: options.settings });
+  const completed = new KitCompletedReplies();
   const dispatcher = new Dispatcher({
     transport,
     rest,
     catalog: new ActionCatalog(0),
-    completed: new MemoryCompletedReplies(1000),
+    completed,
     limiter: new Limiter(25),
     routes,
     orgId,
@@ -115,6 +121,7 @@ export async function testProcessor(processor: ProcessorDefinition<any>, options
       }
       const contextToken = `kit-token-${n}`;
       const correlationId = `kit:${n}`;
+      if (runOptions.rerun) completed.reruns.set(completedKey(actionQueueName(orgId, destination), correlationId, contextToken), runOptions.rerun.firstStartedAt);
       const mark = emulator.requests().length;
       const sentMark = transport.sent.length;
       const { message: delivery, acked } = transport.delivery({ kind: 'queue', name: actionQueueName(orgId, destination) }, body, {
@@ -147,4 +154,21 @@ export async function testProcessor(processor: ProcessorDefinition<any>, options
       await emulator.close();
     },
   };
+}
+
+/** Completed replies in memory that hand out claims like a durable store, so a run can be made a re-run. */
+class KitCompletedReplies extends MemoryCompletedReplies {
+  /** First start times of the invocations to present as re-runs, by completed-reply key. */
+  readonly reruns = new Map<string, number>();
+
+  constructor() {
+    super(1000);
+  }
+
+  async claim(key: string): Promise<ClaimResult> {
+    const done = await this.get(key);
+    if (done) return { completed: done };
+    const firstStartedAt = this.reruns.get(key);
+    return { claimed: firstStartedAt === undefined ? { rerun: false, firstStartedAt: Date.now() } : { rerun: true, firstStartedAt } };
+  }
 }

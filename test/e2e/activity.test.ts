@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,15 +13,8 @@ import { createRuntime, type Runtime } from '../../lib/runtime/runtime.js';
 import { loadProcessors } from '../../lib/runtime/load-processors.js';
 import { StompTransport } from '../../lib/broker/stomp-tls.js';
 import { createLogger } from '../../lib/log/logger.js';
-import { PACKAGE_ROOT } from '../../lib/cli/dev-state.js';
+import { runCafkit } from '../support/cli.js';
 
-function cafkit(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 
 describe('every execution leaves a signed, verifiable record in file, SQLite and MariaDB', () => {
   let platform: Platform;
@@ -94,7 +86,7 @@ describe('every execution leaves a signed, verifiable record in file, SQLite and
 
   test('cafkit verify accepts the file, SQLite and MariaDB stores', async () => {
     for (const target of [jsonl, sqlite, db.url]) {
-      const { code, out } = await cafkit(['verify', target, '--keys', keys]);
+      const { code, out } = await runCafkit(['verify', target, '--keys', keys]);
       assert.equal(code, 0, out);
       assert.match(out, /4 records in 1 chain\(s\); all verified/);
     }
@@ -105,21 +97,21 @@ describe('every execution leaves a signed, verifiable record in file, SQLite and
     const tampered = path.join(dir, 'tampered.jsonl');
     // Every record carries the destination, so the byte changed is in whichever record is second.
     writeFileSync(tampered, [lines[0], lines[1]!.replace('"destination":"incident_ops"', '"destination":"incident_opz"'), ...lines.slice(2)].join('\n') + '\n');
-    const altered = await cafkit(['verify', tampered, '--keys', keys]);
+    const altered = await runCafkit(['verify', tampered, '--keys', keys]);
     assert.equal(altered.code, 1, altered.out);
     assert.match(altered.out, /ALTERED .* seq 2/);
     assert.doesNotMatch(altered.out, /all verified/);
 
     const removed = path.join(dir, 'removed.jsonl');
     writeFileSync(removed, [lines[0], ...lines.slice(2)].join('\n') + '\n');
-    const missing = await cafkit(['verify', removed, '--keys', keys]);
+    const missing = await runCafkit(['verify', removed, '--keys', keys]);
     assert.equal(missing.code, 1, missing.out);
     assert.match(missing.out, /MISSING_BEFORE .* seq 3/);
 
     const otherKeys = path.join(dir, 'other-keys');
     const { openKeyring } = await import('../../lib/activity/keyring.js');
     openKeyring(otherKeys, { create: true });
-    const unknown = await cafkit(['verify', jsonl, '--keys', otherKeys]);
+    const unknown = await runCafkit(['verify', jsonl, '--keys', otherKeys]);
     assert.equal(unknown.code, 1, unknown.out);
     assert.match(unknown.out, /UNKNOWN_KEY/);
   });
@@ -129,12 +121,12 @@ describe('cafkit keys', () => {
   test('rotate makes the first key, then a new one, keeping old public keys for verifying', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-keys-'));
     try {
-      const first = await cafkit(['keys', 'rotate', '--keys', dir]);
+      const first = await runCafkit(['keys', 'rotate', '--keys', dir]);
       assert.equal(first.code, 0, first.out);
       assert.match(first.out, /\(1 public key\(s\) kept/);
-      const second = await cafkit(['keys', 'rotate', '--keys', dir]);
+      const second = await runCafkit(['keys', 'rotate', '--keys', dir]);
       assert.match(second.out, /\(2 public key\(s\) kept/);
-      const list = await cafkit(['keys', 'list', '--keys', dir]);
+      const list = await runCafkit(['keys', 'list', '--keys', dir]);
       assert.equal(list.out.trim().split('\n').filter((l) => l.startsWith('*')).length, 1);
       assert.equal(list.out.trim().split('\n').length, 2);
     } finally {

@@ -1,19 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
 import type { Runtime } from '../../lib/runtime/runtime.js';
-import { PACKAGE_ROOT } from '../../lib/cli/dev-state.js';
+import { runCafkit } from '../support/cli.js';
 
-/** Runs the CLI as a user would; resolves to its exit code and output. */
-function cafkit(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), ...args], { env: { ...process.env, CAFKIT_CONFIG: '', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
+const cafkit = (args: string[], env: Record<string, string>) => runCafkit(args, env);
 
 describe('the cafkit command line', () => {
   let platform: Platform;

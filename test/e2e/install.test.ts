@@ -1,6 +1,6 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { RestClient, type RequestOptions } from '../../lib/rest/client.js';
 import { applyPlan, checkInstalled, DEFAULT_DEFINITIONS_DIR, loadDefinitions, planInstall, renderResult, type ApplyEvent } from '../../lib/install/index.js';
 import { PACKAGE_ROOT } from '../../lib/cli/dev-state.js';
 import { installCommand } from '../../lib/cli/install-command.js';
+import { runCafkit } from '../support/cli.js';
 
 const ORG = 201;
 const KEY = { id: 'install-test-key', secret: 'install-test-secret-0123456789' };
@@ -33,15 +34,7 @@ function opsFolder(edit: (doc: Record<string, Array<Record<string, unknown>>>) =
   return dir;
 }
 
-/** Runs the CLI as a user would (no terminal on stdin); resolves to its exit code and output. */
-function cafkit(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), ...args], { env: { PATH: process.env['PATH'] ?? '', CAFKIT_CONFIG: '', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout + stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cafkit = (args: string[], env: Record<string, string>) => runCafkit(args, env, { clean: true });
 
 const writes = (requests: RecordedRequest[]) => requests.filter((r) => r.method === 'POST' || r.method === 'PUT');
 

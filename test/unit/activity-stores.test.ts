@@ -243,15 +243,17 @@ test('completed replies: claim, busy, renewal by the owner, takeover after lease
   const replies = await SqlCompletedReplies.open(`sqlite:${join(tempDir(), 'cafkit.db')}`, { now: () => now });
   const key = 'incident_ops|invid:80';
 
-  assert.equal(await replies.claim(key, 'A', 100), 'claimed');
+  const first = { claimed: { rerun: false, firstStartedAt: 1_000_000 } };
+  const rerun = { claimed: { rerun: true, firstStartedAt: 1_000_000 } };
+  assert.deepEqual(await replies.claim(key, 'A', 100), first);
   assert.equal(await replies.claim(key, 'B', 100), 'busy');
-  assert.equal(await replies.claim(key, 'A', 100), 'claimed', 'the owner claiming again renews its lease');
+  assert.deepEqual(await replies.claim(key, 'A', 100), rerun, 'the owner claiming again (restarted after dying mid-run) takes it back at once, as a re-run');
   assert.equal(await replies.get(key), undefined, 'a claim is not a completed reply');
 
   now += 99;
   assert.equal(await replies.claim(key, 'B', 100), 'busy', 'lease still valid');
   now += 2;
-  assert.equal(await replies.claim(key, 'B', 100), 'claimed', 'lease ran out: taken over');
+  assert.deepEqual(await replies.claim(key, 'B', 100), rerun, 'lease ran out: taken over, as a re-run that still knows when the first run began');
   assert.equal(await replies.claim(key, 'A', 100), 'busy', 'the former owner has lost it');
   assert.equal(await replies.renew(key, 'A', 100), false);
   assert.equal(await replies.renew(key, 'B', 1000), true);
@@ -271,10 +273,10 @@ test('completed replies: put without a claim, release, prune', async () => {
   await replies.put('d|1', { ...stored('1'), completedAt: 1_700_000_000_500 });
   assert.equal((await replies.get('d|1'))?.completedAt, 1_700_000_000_500);
 
-  assert.equal(await replies.claim('d|2', 'A', 60_000), 'claimed');
+  assert.equal((await replies.claim('d|2', 'A', 60_000) as { claimed: { rerun: boolean } }).claimed.rerun, false);
   assert.equal(await replies.release('d|2', 'B'), false);
   assert.equal(await replies.release('d|2', 'A'), true);
-  assert.equal(await replies.claim('d|2', 'B', 60_000), 'claimed', 'released: free to claim at once');
+  assert.equal((await replies.claim('d|2', 'B', 60_000) as { claimed: { rerun: boolean } }).claimed.rerun, false, 'released: free to claim at once, and not a re-run');
 
   assert.equal(await replies.prune(1_700_000_000_600), 1);
   assert.equal(await replies.get('d|1'), undefined);
@@ -291,7 +293,7 @@ test('completed replies: of many owners racing on separate connections to one da
   for (let round = 0; round < 20; round++) {
     const key = `incident_ops|invid:${round}`;
     const results = await Promise.all(Array.from({ length: 9 }, (_, i) => stores[i % 3]!.claim(key, `owner-${i}`, 60_000)));
-    assert.equal(results.filter((r) => r === 'claimed').length, 1, `round ${round}: ${JSON.stringify(results)}`);
+    assert.equal(results.filter((r) => typeof r === 'object' && 'claimed' in r).length, 1, `round ${round}: ${JSON.stringify(results)}`);
     assert.equal(results.filter((r) => r === 'busy').length, 8);
   }
   for (const s of stores) await s.close();
