@@ -111,7 +111,7 @@ export async function createActivitySystem(
     reporter,
     stores,
     completed,
-    instanceId: completed ? instance?.id : undefined,
+    instanceId: instance?.id,
     async close(deadlineMs) {
       const result = await reporter.drain(deadlineMs);
       if (!result.drained) log.warn('activity reporter: deadline passed with events still queued (spilled ones are replayed at next start)', { left: result.left });

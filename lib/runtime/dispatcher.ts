@@ -36,8 +36,6 @@ interface RunOutcome {
   execution: Execution | undefined;
   /** The execution's signed record, stored with the reply; reported once the reply is out. */
   record?: ActivityRecord | undefined;
-  status: FinalStatus;
-  error: string | null;
   /** Another instance completed it: the stored reply is sent, nothing ran here. */
   replayed?: boolean;
 }
@@ -219,7 +217,7 @@ export class Dispatcher {
       if (completed.claim) {
         const claim = await this.claim(key);
         if (claim === undefined) return undefined;
-        if ('completed' in claim) return { stored: claim.completed, execution: undefined, status: 'succeeded' as const, error: null, replayed: true };
+        if ('completed' in claim) return { stored: claim.completed, execution: undefined, replayed: true };
         if (claim.claimed.rerun) {
           rerun = claim.claimed;
           this.deps.log.warn('re-running an invocation whose earlier run did not finish (the processor stopped mid-action); its handler is told, to check for effects of that run', { correlationId, firstStartedAt: new Date(rerun.firstStartedAt).toISOString() });
@@ -246,7 +244,7 @@ export class Dispatcher {
     execution?.replied(result.reply);
     const record = execution ? this.deps.activity!.seal(execution, result.status, error, { properties: message.properties }) : undefined;
     await this.deps.completed.put(key, stored, record);
-    return { stored, execution, record, status: result.status, error };
+    return { stored, execution, record };
   }
 
   private async execute(
