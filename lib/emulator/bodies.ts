@@ -216,21 +216,9 @@ export type ActionCreate = z.infer<typeof ActionCreateSchema>;
  * (automatic/manual) and `object_type` cannot change; `view_items` replaces
  * the layout, `fields` alone replaces only its fields.
  */
-export const ActionUpdateSchema = z.looseObject({
+export const ActionUpdateSchema = ActionCreateSchema.partial().extend({
   id: z.number().int().optional(),
   vers: z.number().int().optional(),
-  name: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
-  programmatic_name: programmaticName.optional(),
-  type: z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (automatic) or 1 (manual)' }).optional(),
-  object_type: z.enum(OBJECT_TYPES, { error: `must be one of ${OBJECT_TYPES.join(', ')}` }).optional(),
-  enabled: z.boolean().optional(),
-  logic_type: z.enum(['all', 'any']).optional(),
-  conditions: z.array(ConditionSchema).optional(),
-  automations: z.array(z.unknown()).optional(),
-  message_destinations: z.array(z.union([z.string(), z.number().int()])).optional(),
-  view_items: z.array(ViewItemInputSchema).optional(),
-  fields: z.array(z.string()).optional(),
-  timeout_seconds: z.number().int().positive().optional(),
 });
 /** An action update. */
 export type ActionUpdate = z.infer<typeof ActionUpdateSchema>;

@@ -220,38 +220,26 @@ export class EmulatorStore {
    * through {@link createFileArtifact}.
    */
   createArtifact(incidentId: number, body: ArtifactCreate, userId: number | null, now = Date.now()): Artifact {
-    this.findIncident(incidentId);
-    const type = this.artifactType(body.type, 'type');
-    if (type.file) {
-      throw PlatformError.badRequest(`field "type": "${type.name}" artifacts hold a file; create them with POST /incidents/${incidentId}/artifacts/files`);
-    }
-    const artifact: Artifact = {
-      ...stripKnown(body, ['id', 'type', 'value', 'description', 'properties', 'inc_id', 'attachment']),
-      id: this.next.artifact++,
-      type: type.id,
-      value: body.value,
-      description: richText(body.description),
-      inc_id: incidentId,
-      created: now,
-      last_modified_time: now,
-      creator_id: userId,
-      attachment: null,
-      properties: body.properties ?? {},
-    };
-    this.data.artifacts.push(artifact);
-    return clone(artifact);
+    return this.addArtifact(incidentId, body, userId, now, undefined);
   }
 
   /** Adds an attachment artifact (a malware sample, an email attachment...) with its file content. */
   createFileArtifact(incidentId: number, body: ArtifactFileCreate, userId: number | null, now = Date.now()): Artifact {
+    return this.addArtifact(incidentId, body, userId, now, { bytes: Buffer.from(body.content_base64, 'base64'), contentType: body.content_type ?? 'application/octet-stream' });
+  }
+
+  /** Both artifact creations: a file type needs its `file` (the files endpoint), any other type must come without. */
+  private addArtifact(incidentId: number, body: ArtifactCreate | ArtifactFileCreate, userId: number | null, now: number, file: { bytes: Buffer; contentType: string } | undefined): Artifact {
     this.findIncident(incidentId);
     const type = this.artifactType(body.type, 'type');
-    if (!type.file) {
+    if (type.file && !file) {
+      throw PlatformError.badRequest(`field "type": "${type.name}" artifacts hold a file; create them with POST /incidents/${incidentId}/artifacts/files`);
+    }
+    if (!type.file && file) {
       throw PlatformError.badRequest(`field "type": "${type.name}" artifacts hold no file; create them with POST /incidents/${incidentId}/artifacts`);
     }
-    const bytes = Buffer.from(body.content_base64, 'base64');
     const artifact: Artifact = {
-      ...stripKnown(body, ['id', 'type', 'value', 'description', 'properties', 'inc_id', 'attachment', 'content_base64', 'content_type']),
+      ...stripKnown(body, ['id', 'type', 'value', 'description', 'properties', 'inc_id', 'attachment', ...(file ? ['content_base64', 'content_type'] : [])]),
       id: this.next.artifact++,
       type: type.id,
       value: body.value,
@@ -260,16 +248,13 @@ export class EmulatorStore {
       created: now,
       last_modified_time: now,
       creator_id: userId,
-      attachment: {
-        name: body.value,
-        content_type: body.content_type ?? 'application/octet-stream',
-        size: bytes.length,
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-      },
+      attachment: file
+        ? { name: body.value, content_type: file.contentType, size: file.bytes.length, sha256: createHash('sha256').update(file.bytes).digest('hex') }
+        : null,
       properties: body.properties ?? {},
     };
     this.data.artifacts.push(artifact);
-    this.data.artifactContents[String(artifact.id)] = bytes.toString('base64');
+    if (file) this.data.artifactContents[String(artifact.id)] = file.bytes.toString('base64');
     return clone(artifact);
   }
 
