@@ -9,6 +9,7 @@ import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { isBrokerProcess, startBroker } from '../support/activemq.js';
 import type { BrokerInstance } from '../support/activemq.js';
+import { assertGone } from '../support/server-process.js';
 
 const DEADLINE_MS = 10_000;
 
@@ -334,23 +335,7 @@ describe('scripts/activemq private broker', () => {
     const pid = br.pid();
     assert.ok(pid !== undefined, 'broker running before stop');
     await br.stop();
-    assert.equal(isBrokerProcess(pid), false, `pid ${pid} still alive:\n${br.logTail(20)}`);
-    let exists = true;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      exists = (err as NodeJS.ErrnoException).code !== 'ESRCH';
-    }
-    if (exists) {
-      // only acceptable as a not yet reaped zombie (state Z) of the exited JVM
-      let stat = '';
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        // reaped in the meantime
-      }
-      if (stat) assert.match(stat.slice(stat.lastIndexOf(')') + 2), /^Z/, `pid ${pid} exists: ${stat}`);
-    }
+    assertGone(pid, (p) => isBrokerProcess(p), () => br.logTail(20));
     assert.equal(br.pid(), undefined);
   });
 });

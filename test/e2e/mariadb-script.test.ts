@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { isMariaDbProcess, startMariaDb } from '../support/mariadb.js';
+import { assertGone } from '../support/server-process.js';
 import type { MariaDbInstance } from '../support/mariadb.js';
 
 const CLIENT_TIMEOUT_MS = 20_000;
@@ -74,23 +75,8 @@ function portAnswers(port: number): Promise<boolean> {
 }
 
 /** Asserts that pid is gone (an exited but not yet reaped zombie is acceptable). */
-function assertGone(pid: number, db: MariaDbInstance): void {
-  assert.equal(isMariaDbProcess(pid), false, `pid ${pid} still alive:\n${db.logTail(20)}`);
-  let exists = true;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    exists = (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-  if (exists) {
-    let stat = '';
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      // reaped in the meantime
-    }
-    if (stat) assert.match(stat.slice(stat.lastIndexOf(')') + 2), /^Z/, `pid ${pid} exists: ${stat}`);
-  }
+function assertDbGone(pid: number, db: MariaDbInstance): void {
+  assertGone(pid, (p) => isMariaDbProcess(p), () => db.logTail(20));
 }
 
 describe('scripts/mariadb private server', () => {
@@ -179,7 +165,7 @@ describe('scripts/mariadb private server', () => {
     let t0 = Date.now();
     await x.stop();
     console.log(`# mariadb: stop took ${String(Date.now() - t0)} ms`);
-    assertGone(pid, x);
+    assertDbGone(pid, x);
     assert.equal(x.pid(), undefined);
     assert.equal(await portAnswers(x.port), false, `port ${String(x.port)} still answers after stop()`);
     assert.notEqual((await client(x, 'select 1')).code, 0, 'no login while stopped');
@@ -196,7 +182,7 @@ describe('scripts/mariadb private server', () => {
     assert.equal(await query(x, 'select count(*) from notes'), '3');
 
     await x.stop();
-    assertGone(again, x);
+    assertDbGone(again, x);
     assert.equal(x.pid(), undefined);
   });
 });
