@@ -150,11 +150,12 @@ export interface ActivityHooks {
   open(destination: string, correlationId: string | null, receivedAt: string): Execution;
   close(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): void;
   /**
-   * Signs the record of a run whose final reply is recorded but not yet
-   * sent, so the record can be stored with that reply before the message is
-   * acknowledged; `undefined` when it could not be signed (logged).
+   * Closes a run whose final reply is recorded but not yet stored or sent:
+   * signs and reports its record at once, so every sink gets the records in
+   * chain order. Returns the record when the durable completed-reply store
+   * keeps it, to be stored with the reply before the message is
+   * acknowledged (its sink is skipped here); otherwise `undefined` (also
+   * when it could not be signed, which is logged).
    */
   seal(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): ActivityRecord | undefined;
-  /** Reports a sealed record to its channels, once the reply has gone out. */
-  sealed(execution: Execution, record: ActivityRecord): void;
 }

@@ -20,6 +20,8 @@ export interface RecorderOptions {
   /** Add the handler's context variables to each record; base64 them with `encodeB64Memory`. */
   reportMemory: boolean;
   encodeB64Memory: boolean;
+  /** The sink of the store that keeps records with their completed replies (see {@link ActivityRecorder.seal}). */
+  replyStore?: string;
   log?: Log;
 }
 
@@ -52,11 +54,23 @@ export class ActivityRecorder implements ActivityHooks {
   }
 
   close(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): void {
-    const record = this.seal(execution, status, error, memory);
-    if (record) this.sealed(execution, record);
+    const record = this.sign(execution, status, error, memory);
+    if (record) this.options.reporter.reportTo(finalEvent(record), this.channelsFor(execution));
   }
 
   seal(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): ActivityRecord | undefined {
+    const record = this.sign(execution, status, error, memory);
+    if (!record) return undefined;
+    // Reported in the same step as signed: sinks that append (a file) get the chain in order.
+    const channels = this.channelsFor(execution);
+    const { replyStore } = this.options;
+    const withReply = replyStore !== undefined && (channels === 'all' || channels.includes(replyStore));
+    this.options.reporter.reportTo(finalEvent(record), !withReply ? channels : channels === 'all' ? this.options.reporter.sinkNames().filter((n) => n !== replyStore) : channels.filter((n) => n !== replyStore));
+    return withReply ? record : undefined;
+  }
+
+  /** The signed record, or `undefined` (logged) when it cannot be signed: an action never fails because of its record. */
+  private sign(execution: Execution, status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory?: Record<string, unknown>): ActivityRecord | undefined {
     let snapshot: UnsignedActivity['memory'] = null;
     if (this.options.reportMemory && memory) {
       snapshot = this.options.encodeB64Memory ? Buffer.from(JSON.stringify(memory)).toString('base64') : memory;
@@ -69,15 +83,15 @@ export class ActivityRecorder implements ActivityHooks {
     }
   }
 
-  sealed(execution: Execution, record: ActivityRecord): void {
-    const status = record.status as keyof typeof FINAL_EVENT;
-    this.options.reporter.reportTo({ kind: FINAL_EVENT[status], at: record.ended_at ?? new Date().toISOString(), execution_id: record.execution_id, correlation_id: record.correlation_id, record }, this.channelsFor(execution));
-  }
-
   private channelsFor(execution: Execution | undefined): Channels {
     const { routes, channels } = this.options;
     const processor = execution?.processor;
     if (!processor) return channels;
     return routes[`${processor}/${execution.action}`] ?? routes[processor] ?? channels;
   }
+}
+
+/** The event that carries a signed record to the sinks. */
+function finalEvent(record: ActivityRecord): ActivityEvent {
+  return { kind: FINAL_EVENT[record.status as keyof typeof FINAL_EVENT], at: record.ended_at ?? new Date().toISOString(), execution_id: record.execution_id, correlation_id: record.correlation_id, record };
 }

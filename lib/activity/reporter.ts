@@ -112,6 +112,11 @@ export class Reporter {
     }
   }
 
+  /** The sinks' names, in the order they were given. */
+  sinkNames(): string[] {
+    return [...this.lanes.keys()];
+  }
+
   /** Hands `event` to every sink that accepts it. Never throws, never waits. */
   report(event: ActivityEvent): void {
     this.reportTo(event, 'all');

@@ -50,8 +50,6 @@ const PAGE = 500;
 export class SqlActivityStore implements ActivityStore, ActivitySink {
   readonly name: string;
   private readonly ownsConnection: boolean;
-  /** Records already stored, with their reply (`SqlCompletedReplies.put`): their final event is not stored twice. */
-  private readonly stored = new WeakSet<ActivityRecord>();
 
   /** A store on a connection whose schema is migrated (see {@link migrate}). */
   constructor(
@@ -62,9 +60,9 @@ export class SqlActivityStore implements ActivityStore, ActivitySink {
     this.ownsConnection = options.ownsConnection ?? false;
   }
 
-  /** Final events only (the ones with a signed record), unless the record is stored already. */
+  /** Final events only: the ones with a signed record. */
   accepts(event: ActivityEvent): boolean {
-    return event.record !== undefined && !this.stored.has(event.record);
+    return event.record !== undefined;
   }
 
   /** Appends the event's record; events without one are ignored. */
@@ -89,7 +87,6 @@ export class SqlActivityStore implements ActivityStore, ActivitySink {
         record.id, record.execution_id, record.chain_id, record.seq, record.correlation_id, record.org_id, record.destination,
         record.action_name, record.status, record.received_at, record.ended_at, record.key_id, text,
       ]);
-      this.stored.add(record);
     } catch (error) {
       if (!this.connection.dialect.isUniqueViolation(error)) throw error;
       const existing = await this.connection.all<{ record: string }>(

@@ -92,6 +92,8 @@ export async function createActivitySystem(
   const spillDir = path.resolve(a.spill_dir ?? path.join(home, 'spill'));
   mkdirSync(spillDir, { recursive: true });
   const reporter = new Reporter([...stores, ...extraSinks], { queueSize: a.queue_size, overflow: a.overflow, spillDir, log });
+  const sql = stores.find((s): s is SqlActivityStore => s instanceof SqlActivityStore);
+  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection, { records: sql }) : undefined;
   const signer = new ChainSigner(keyring, { chainId: `${os.hostname()}-${randomUUID()}` });
   const recorder = new ActivityRecorder({
     orgId: config.org_id,
@@ -102,10 +104,9 @@ export async function createActivitySystem(
     routes: a.routes,
     reportMemory: a.report_memory,
     encodeB64Memory: a.encode_b64_memory,
+    replyStore: completed ? sql?.name : undefined,
     log,
   });
-  const sql = stores.find((s): s is SqlActivityStore => s instanceof SqlActivityStore);
-  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection, { records: sql }) : undefined;
   return {
     recorder,
     reporter,

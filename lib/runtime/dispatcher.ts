@@ -12,7 +12,6 @@ import { inspectDelivery, type InvalidDelivery } from './inbound.js';
 import type { Limiter } from './limiter.js';
 import type { Handler, HandlerContext } from './processor.js';
 import type { ActivityHooks, Execution } from '../activity/execution.js';
-import type { ActivityRecord } from '../activity/record.js';
 import { errorReply, progressReply, sendReply, successReply } from './reply.js';
 
 /**
@@ -30,12 +29,9 @@ export function completedKey(queue: string, correlationId: string, contextToken:
 /** How an execution ended. */
 type FinalStatus = 'succeeded' | 'failed' | 'timed_out';
 
-/** What one run produced: the reply to store and send, and its activity. */
+/** What one run produced: the reply to store and send. */
 interface RunOutcome {
   stored: StoredReply;
-  execution: Execution | undefined;
-  /** The execution's signed record, stored with the reply; reported once the reply is out. */
-  record?: ActivityRecord | undefined;
   /** Another instance completed it: the stored reply is sent, nothing ran here. */
   replayed?: boolean;
 }
@@ -183,7 +179,6 @@ export class Dispatcher {
     if (!outcome) return;
     if (outcome.replayed) this.stats.replayed++;
     await this.finish(delivery, outcome.stored);
-    if (outcome.execution && outcome.record) this.deps.activity!.sealed(outcome.execution, outcome.record);
   }
 
   /**
@@ -217,7 +212,7 @@ export class Dispatcher {
       if (completed.claim) {
         const claim = await this.claim(key);
         if (claim === undefined) return undefined;
-        if ('completed' in claim) return { stored: claim.completed, execution: undefined, replayed: true };
+        if ('completed' in claim) return { stored: claim.completed, replayed: true };
         if (claim.claimed.rerun) {
           rerun = claim.claimed;
           this.deps.log.warn('re-running an invocation whose earlier run did not finish (the processor stopped mid-action); its handler is told, to check for effects of that run', { correlationId, firstStartedAt: new Date(rerun.firstStartedAt).toISOString() });
@@ -240,11 +235,11 @@ export class Dispatcher {
     const result = await this.execute(delivery, message, correlationId, replyTo, contextToken, execution, rerun);
     const stored: StoredReply = { replyTo, correlationId, reply: result.reply, completedAt: Date.now() };
     const error = result.reply.message_type === 0 ? null : result.reply.message;
-    // Signed before the reply goes out, and stored with it: a processor killed after the ack has its record stored too.
+    // Signed (and reported) before the reply goes out, and stored with it: a processor killed after the ack has its record stored too.
     execution?.replied(result.reply);
     const record = execution ? this.deps.activity!.seal(execution, result.status, error, { properties: message.properties }) : undefined;
     await this.deps.completed.put(key, stored, record);
-    return { stored, execution, record };
+    return { stored };
   }
 
   private async execute(

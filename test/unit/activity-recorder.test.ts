@@ -16,9 +16,9 @@ const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-recorder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const keyring = openKeyring(path.join(dir, 'keys'));
 
-function recorder(options: Partial<RecorderOptions> = {}) {
+function recorder(options: Partial<RecorderOptions> = {}, sinks = ['file', 'sqlite', 'syslog']) {
   const sent: Array<{ event: ActivityEvent; channels: 'all' | readonly string[] }> = [];
-  const reporter = { reportTo: (event: ActivityEvent, channels: 'all' | readonly string[]) => sent.push({ event, channels }) } as unknown as Reporter;
+  const reporter = { reportTo: (event: ActivityEvent, channels: 'all' | readonly string[]) => sent.push({ event, channels }), sinkNames: () => sinks } as unknown as Reporter;
   const r = new ActivityRecorder({
     orgId: 201,
     identity: { host: 'test-host', version: '0.0.0' },
@@ -85,4 +85,28 @@ test('a record that cannot be signed is logged, and never throws into the action
   assert.doesNotThrow(() => r.close(execution, 'succeeded', null));
   assert.equal(sent.at(-1)!.event.kind, 'step_ended');
   assert.match(errors[0] ?? '', /could not be signed/);
+});
+
+test('seal reports each record as it is signed, so sinks get the chain in order; the reply store gets it with the reply instead', () => {
+  const { r, sent } = recorder({ replyStore: 'sqlite' });
+  const open = (n: number) => {
+    const execution = r.open('incident_ops', `invid:${n}`, new Date().toISOString());
+    execution.started('Echo', 'incident-ops');
+    execution.replied({ message_type: 0, message: 'done', complete: true });
+    return execution;
+  };
+  // Two runs finishing in one order; whatever order their replies are stored and sent in, the sinks saw seq 1 then 2.
+  const first = r.seal(open(1), 'succeeded', null);
+  const second = r.seal(open(2), 'succeeded', null);
+  const finals = sent.filter((s) => s.event.record);
+  assert.deepEqual(finals.map((s) => s.event.record!.seq), [1, 2]);
+  assert.deepEqual(finals.map((s) => s.channels), [['file', 'syslog'], ['file', 'syslog']]);
+  assert.deepEqual([first?.seq, second?.seq], [1, 2], 'returned for the reply store');
+
+  // A route that leaves the reply store out: nothing to store with the reply.
+  const routed = recorder({ replyStore: 'sqlite', routes: { 'incident-ops': ['file'] } });
+  const execution = routed.r.open('incident_ops', 'invid:3', new Date().toISOString());
+  execution.started('Echo', 'incident-ops');
+  assert.equal(routed.r.seal(execution, 'succeeded', null), undefined);
+  assert.deepEqual(routed.sent.at(-1)!.channels, ['file']);
 });
