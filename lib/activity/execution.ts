@@ -1,7 +1,7 @@
 import { uuidv7 } from './time-ordered-id.js';
 import type { ActionData } from '../wire/action-data.js';
 import type { Acknowledgement } from '../wire/acknowledgement.js';
-import type { ActivityEvent, ActivityRecord, ActivityStatus, ReplyRecord, StepRecord, UnsignedActivity } from './record.js';
+import type { ActivityEvent, ActivityRecord, ActivityStatus, ExecutionSummary, ReplyRecord, StepRecord, UnsignedActivity } from './record.js';
 
 /** Who runs the executions, for the records. */
 export interface ProcessorIdentity {
@@ -68,7 +68,7 @@ export class Execution {
     this.startedAt = new Date().toISOString();
     this.status = 'running';
     for (const name of declared) this.steps.push({ name, status: 'pending' });
-    this.event('started');
+    this.event('started', { about: this.summary() });
   }
 
   /** A step began. */
@@ -103,6 +103,32 @@ export class Execution {
   /** The end: the unsigned record, ready for the signer. */
   finish(status: Exclude<ActivityStatus, 'received' | 'running'>, error: string | null, memory: UnsignedActivity['memory'] = null): UnsignedActivity {
     this.status = status;
+    const { object_type, object_ids, user } = this.summary();
+    return {
+      id: uuidv7(),
+      execution_id: this.executionId,
+      correlation_id: this.correlationId,
+      org_id: this.orgId,
+      destination: this.destination,
+      action_id: this.actionId,
+      action_name: this.actionName,
+      object_type,
+      object_ids,
+      user,
+      status,
+      received_at: this.receivedAt,
+      started_at: this.startedAt,
+      ended_at: new Date().toISOString(),
+      steps: this.steps.map((s) => ({ ...s })),
+      replies: this.replies.slice(),
+      error,
+      processor: { name: this.processorName, host: this.identity.host, version: this.identity.version },
+      memory,
+      ...(this.isRerun ? { rerun: true } : {}),
+    };
+  }
+
+  private summary(): ExecutionSummary {
     const message = this.message;
     const objectIds: Record<string, number> = {};
     let objectType: string | null = null;
@@ -114,26 +140,16 @@ export class Execution {
       }
     }
     return {
-      id: uuidv7(),
-      execution_id: this.executionId,
-      correlation_id: this.correlationId,
       org_id: this.orgId,
       destination: this.destination,
       action_id: this.actionId,
       action_name: this.actionName,
+      processor: this.processorName,
       object_type: objectType,
       object_ids: objectIds,
       user: message?.user ? { id: message.user.id ?? null, email: message.user.email ?? null } : null,
-      status,
       received_at: this.receivedAt,
-      started_at: this.startedAt,
-      ended_at: new Date().toISOString(),
-      steps: this.steps.map((s) => ({ ...s })),
-      replies: this.replies.slice(),
-      error,
-      processor: { name: this.processorName, host: this.identity.host, version: this.identity.version },
-      memory,
-      ...(this.isRerun ? { rerun: true } : {}),
+      ...(this.isRerun ? { rerun: true as const } : {}),
     };
   }
 

@@ -75,6 +75,25 @@ export type ActivityRecord = z.infer<typeof ActivityRecordSchema>;
 /** A record before the signer has chained and signed it. */
 export type UnsignedActivity = Omit<ActivityRecord, 'seq' | 'chain_id' | 'prev_hash' | 'key_id' | 'signature'>;
 
+/**
+ * What an execution is about, carried by its `started` event so a channel
+ * that follows executions as they run (TheHive) can name it before the
+ * record exists. The same values as the record's fields of these names.
+ */
+export const ExecutionSummarySchema = z.strictObject({
+  org_id: z.number().int(),
+  destination: z.string(),
+  action_id: z.number().int().nullable(),
+  action_name: z.string().nullable(),
+  processor: z.string().nullable(),
+  object_type: z.string().nullable(),
+  object_ids: z.record(z.string(), z.number()),
+  user: z.strictObject({ id: z.number().nullable(), email: z.string().nullable() }).nullable(),
+  received_at: z.string(),
+  rerun: z.literal(true).optional(),
+});
+export type ExecutionSummary = z.infer<typeof ExecutionSummarySchema>;
+
 /** A transition of an execution, as the reporter fans it out to sinks. */
 export const ActivityEventSchema = z.strictObject({
   kind: z.enum(['received', 'started', 'step_started', 'step_ended', 'reply', 'completed', 'failed', 'timed_out', 'dead_lettered']),
@@ -84,6 +103,8 @@ export const ActivityEventSchema = z.strictObject({
   /** The step, for step events; the reply, for reply events. */
   step: StepRecordSchema.optional(),
   reply: ReplyRecordSchema.optional(),
+  /** What the execution is about, on the `started` event. */
+  about: ExecutionSummarySchema.optional(),
   /** The signed record, on the final event (completed, failed, timed_out, dead_lettered). */
   record: ActivityRecordSchema.optional(),
 });

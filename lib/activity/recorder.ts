@@ -3,9 +3,7 @@ import type { ActivityEvent, ActivityRecord, ActivityStatus, UnsignedActivity } 
 import type { Reporter } from './reporter.js';
 import type { ChainSigner } from './signer.js';
 import { silentLog, type Log } from '../log/log.js';
-
-/** Which channels (sink names) get an execution's events. */
-export type Channels = 'all' | readonly string[];
+import type { AlertSelector } from './alert-selection.js';
 
 /** Options of {@link ActivityRecorder}. */
 export interface RecorderOptions {
@@ -13,10 +11,10 @@ export interface RecorderOptions {
   identity: ProcessorIdentity;
   signer: ChainSigner;
   reporter: Reporter;
-  /** Channels for every activity, unless a route says otherwise (Lope's `all` flag or a list). */
-  channels: Channels;
-  /** By processor name, or `processor/action`: which channels get its activities. */
-  routes: Record<string, Channels>;
+  /** Sinks that get every execution's events: the stores (which keep only records) and any other non-alert sink. */
+  always: readonly string[];
+  /** The alert channels for an execution, by processor and action (Lope's `alert_all` and per-rule flags). */
+  alerts?: AlertSelector;
   /** Add the handler's context variables to each record; base64 them with `encodeB64Memory`. */
   reportMemory: boolean;
   encodeB64Memory: boolean;
@@ -35,19 +33,21 @@ const FINAL_EVENT: Record<Exclude<ActivityStatus, 'received' | 'running'>, Activ
 /**
  * The activity system as the dispatcher sees it: opens an execution per
  * message, and at the end signs its record and hands it, like every event
- * before it, to the reporter for the channels the processor's route names.
+ * before it, to the reporter: for the stores, and for the alert channels
+ * the processor's rule selects.
  * Nothing here may fail an action: a signing error is logged and the
  * execution is reported unsigned as an error event.
  */
 export class ActivityRecorder implements ActivityHooks {
   private readonly log: Log;
+  private readonly joined = new WeakMap<readonly string[], readonly string[]>();
 
   constructor(private readonly options: RecorderOptions) {
     this.log = options.log ?? silentLog;
   }
 
   open(destination: string, correlationId: string | null, receivedAt: string): Execution {
-    // Until the action is resolved its processor is unknown, so early events take the default channels.
+    // Until the action is resolved its processor is unknown: early events reach only `alert_all` channels.
     let execution: Execution | undefined;
     execution = new Execution(destination, correlationId, this.options.orgId, this.options.identity, (event) => this.options.reporter.reportTo(event, this.channelsFor(execution)), receivedAt);
     return execution;
@@ -64,8 +64,8 @@ export class ActivityRecorder implements ActivityHooks {
     // Reported in the same step as signed: sinks that append (a file) get the chain in order.
     const channels = this.channelsFor(execution);
     const { replyStore } = this.options;
-    const withReply = replyStore !== undefined && (channels === 'all' || channels.includes(replyStore));
-    this.options.reporter.reportTo(finalEvent(record), !withReply ? channels : channels === 'all' ? this.options.reporter.sinkNames().filter((n) => n !== replyStore) : channels.filter((n) => n !== replyStore));
+    const withReply = replyStore !== undefined && channels.includes(replyStore);
+    this.options.reporter.reportTo(finalEvent(record), withReply ? channels.filter((n) => n !== replyStore) : channels);
     return withReply ? record : undefined;
   }
 
@@ -83,11 +83,14 @@ export class ActivityRecorder implements ActivityHooks {
     }
   }
 
-  private channelsFor(execution: Execution | undefined): Channels {
-    const { routes, channels } = this.options;
-    const processor = execution?.processor;
-    if (!processor) return channels;
-    return routes[`${processor}/${execution.action}`] ?? routes[processor] ?? channels;
+  private channelsFor(execution: Execution | undefined): readonly string[] {
+    const { always, alerts } = this.options;
+    const selected = alerts?.(execution?.processor ?? null, execution?.action ?? null) ?? [];
+    if (selected.length === 0) return always;
+    // One array per (processor, action): the selector caches its answers.
+    let joined = this.joined.get(selected);
+    if (!joined) this.joined.set(selected, (joined = [...always, ...selected]));
+    return joined;
   }
 }
 

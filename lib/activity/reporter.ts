@@ -293,13 +293,16 @@ class SinkLane {
           await this.refilling;
           this.refilling = undefined;
         }
-        const first = this.queue.shift();
-        if (first === undefined) break;
-        const batch = [first];
-        // A sink that takes batches gets everything queued: one fsync or transaction for all of it.
-        if (this.sink.deliverBatch) {
-          for (let next = this.queue.shift(); next !== undefined; next = batch.length < MAX_BATCH ? this.queue.shift() : undefined) batch.push(next);
+        if (this.queue.length === 0) break;
+        const maxBatch = this.sink.deliverBatch ? Math.max(1, this.sink.maxBatch ?? MAX_BATCH) : 1;
+        // A sink that gathers (a digest mail) waits for more before taking the batch.
+        if (maxBatch > 1 && (this.sink.batchWindowMs ?? 0) > 0 && this.queue.length < maxBatch) {
+          await this.pause(this.sink.batchWindowMs!);
+          if (this.stopped) break;
         }
+        const batch: ActivityEvent[] = [];
+        // A sink that takes batches gets everything queued: one fsync or transaction for all of it.
+        for (let next = this.queue.shift(); next !== undefined; next = batch.length < maxBatch ? this.queue.shift() : undefined) batch.push(next);
         this.inFlight = batch;
         const delivered = await this.deliver(batch);
         // When stopped mid-retry, stop() has already taken the events over.

@@ -17,5 +17,13 @@ export interface ActivitySink {
    * harmless (stores skip a record they already hold).
    */
   deliverBatch?(events: readonly ActivityEvent[]): Promise<void>;
+  /**
+   * With `deliverBatch`: once an event is waiting, wait this long for more
+   * before delivering (an email that gathers the activities of a few
+   * seconds). Default 0: deliver what is queued at once.
+   */
+  readonly batchWindowMs?: number;
+  /** With `deliverBatch`: most events in one batch (default 500). */
+  readonly maxBatch?: number;
   close?(): Promise<void>;
 }

@@ -9,6 +9,8 @@ import { FileActivityStore } from './file-store.js';
 import { lockInstance, type InstanceLock } from './instance-lock.js';
 import { defaultKeyringDir, openKeyring } from './keyring.js';
 import { ActivityRecorder } from './recorder.js';
+import { alertSelector } from './alert-selection.js';
+import { ALERT_CHANNELS } from '../config/alerting.js';
 import { Reporter } from './reporter.js';
 import { ChainSigner } from './signer.js';
 import { SqlCompletedReplies } from './sql-completed-replies.js';
@@ -65,13 +67,13 @@ export async function createActivitySystem(
   config: Config,
   log: Log = silentLog,
   env: NodeJS.ProcessEnv = process.env,
-  /** More channels beside the stores (alerting sinks), each with its own queue. */
+  /** More sinks beside the stores, each with its own queue: the alert channels (by their channel names), or others that get every event. */
   extraSinks: readonly ActivitySink[] = [],
 ): Promise<ActivitySystem | undefined> {
   const a = config.activity;
   const home = cafkitHomeDir(env);
   const urls = a.stores ?? [`sqlite:${path.join(home, 'activities.db')}`];
-  if (urls.length === 0) return undefined;
+  if (urls.length === 0 && extraSinks.length === 0) return undefined;
   const keyring = openKeyring(a.keys_dir ? path.resolve(a.keys_dir) : defaultKeyringDir(env));
   // Taken first: a second process on the same home is refused before it opens anything.
   const instance: InstanceLock | undefined = a.durable_replies && urls.some((u) => SQL_URL.test(u)) ? lockInstance(home) : undefined;
@@ -100,8 +102,9 @@ export async function createActivitySystem(
     identity: { host: os.hostname(), version: packageVersion() },
     signer,
     reporter,
-    channels: a.channels,
-    routes: a.routes,
+    // Stores, and sinks that are not alert channels, get everything; alert channels what the rules select.
+    always: reporter.sinkNames().filter((n) => !(ALERT_CHANNELS as readonly string[]).includes(n)),
+    alerts: alertSelector(config.alerting, extraSinks.map((s) => s.name)),
     reportMemory: a.report_memory,
     encodeB64Memory: a.encode_b64_memory,
     replyStore: completed ? sql?.name : undefined,
@@ -116,7 +119,7 @@ export async function createActivitySystem(
     async close(deadlineMs) {
       const result = await reporter.drain(deadlineMs);
       if (!result.drained) log.warn('activity reporter: deadline passed with events still queued (spilled ones are replayed at next start)', { left: result.left });
-      await Promise.all(stores.map((s) => s.close().catch((error: unknown) => log.warn('closing an activity store failed', { error: (error as Error).message }))));
+      await Promise.all([...stores, ...extraSinks].map((s) => s.close?.().catch((error: unknown) => log.warn('closing an activity sink failed', { sink: s.name, error: (error as Error).message }))));
       instance?.release();
     },
   };

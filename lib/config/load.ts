@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
+import { ALERT_CHANNELS } from './alerting.js';
 
 /** A configuration problem, naming the key or variable at fault. */
 export class ConfigError extends Error {
@@ -50,7 +51,7 @@ export interface LoadOptions {
  * const config = loadConfig({ file: 'cafkit.yaml' });
  */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const config = loadSections(ConfigSchema, ['broker', 'rest'], options);
+  const config = loadSections(ConfigSchema, ['broker', 'rest', ...ALERT_CHANNELS.map((c) => `alerting.${c}.tls`)], options);
   if (config.processors) config.processors = path.resolve(baseDir(options), config.processors);
   return config;
 }
@@ -59,7 +60,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
  * The same steps as {@link loadConfig} for part of the file: only the top
  * level `sections` are read (so a variable used elsewhere in the file need
  * not be set), validated by `schema`, and the TLS files of `tlsSections`
- * resolved. `cafkit install`, for one, needs `org_id` and `rest` only.
+ * (dotted paths) resolved. `cafkit install`, for one, needs `org_id` and `rest` only.
  *
  * @example
  * loadConfigSections(RestOnlyConfigSchema, ['org_id', 'rest'], ['rest'], { file });
@@ -90,15 +91,19 @@ function loadSections<S extends z.ZodType<Record<string, unknown>>>(schema: S, t
     const where = options.file ? ` in ${options.file} (or its CAFKIT_* environment overrides)` : ' (from CAFKIT_* environment variables)';
     throw new ConfigError(`invalid configuration${where}:\n  ${issues.join('\n  ')}`, issues);
   }
-  const config = parsed.data as Record<string, Record<string, string | undefined>>;
   const base = baseDir(options);
   for (const section of tlsSections) {
+    // A dotted path: `broker`, or `alerting.syslog.tls`.
+    let node: unknown = parsed.data;
+    for (const part of section.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+    if (node === undefined || node === null || typeof node !== 'object') continue;
+    const files = node as Record<string, unknown>;
     for (const key of ['ca', 'cert', 'key'] as const) {
-      const file = config[section]?.[key];
-      if (file === undefined) continue;
+      const file = files[key];
+      if (typeof file !== 'string') continue;
       const resolved = path.resolve(base, file);
       if (!existsSync(resolved)) throw new ConfigError(`${section}.${key}: file ${resolved} does not exist`);
-      config[section]![key] = resolved;
+      files[key] = resolved;
     }
   }
   return parsed.data;

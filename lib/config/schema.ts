@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AlertingConfigSchema } from './alerting.js';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -82,9 +83,7 @@ export const RuntimeConfigSchema = z.strictObject({
   claim_lease_ms: z.number().int().min(1000).default(60_000),
 });
 
-const Channels = z.union([z.literal('all'), z.array(z.string().min(1))]);
-
-/** Activities: the signed record of every execution, where it is stored and reported. */
+/** Activities: the signed record of every execution, and where it is stored (every store gets every record; `alerting` chooses what else gets it). */
 export const ActivityConfigSchema = z.strictObject({
   /**
    * Stores of signed records, by URL: `sqlite:<file>`, `file:<activities.jsonl>`,
@@ -108,10 +107,6 @@ export const ActivityConfigSchema = z.strictObject({
   overflow: z.enum(['spill', 'drop_oldest']).default('spill'),
   /** Where spill files go. Default `<CAFKIT_HOME>/spill`. */
   spill_dir: z.string().min(1).optional(),
-  /** Which channels get activities (Lope's `all` flag or a list of channel names). */
-  channels: Channels.default('all'),
-  /** Per processor (or `processor/action`), which channels get its activities. */
-  routes: z.record(z.string(), Channels).default({}),
   /** Remember completed replies in the first SQL store, so a restart or another instance does not run an action twice. */
   durable_replies: z.boolean().default(true),
   /** On shutdown, how long the reporter may take to deliver what is queued. */
@@ -144,6 +139,8 @@ export const ConfigSchema = z.strictObject({
   runtime: RuntimeConfigSchema.default(RuntimeConfigSchema.parse({})),
   log: LogConfigSchema.default(LogConfigSchema.parse({})),
   activity: ActivityConfigSchema.default(ActivityConfigSchema.parse({})),
+  /** Activities reported to other systems: syslog, email, webhook, Slack, Kafka, TheHive. */
+  alerting: AlertingConfigSchema.default(AlertingConfigSchema.parse({})),
   /** Folder of processors to load; the bundled examples when absent. */
   processors: z.string().min(1).optional(),
   /** Each processor's own settings, by processor name, validated by the processor's schema. */

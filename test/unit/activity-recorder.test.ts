@@ -11,12 +11,16 @@ import type { ActivityEvent } from '../../lib/activity/record.js';
 import type { Reporter } from '../../lib/activity/reporter.js';
 import { build } from '../../lib/testing/index.js';
 import { ActionDataSchema } from '../../lib/wire/action-data.js';
+import { alertSelector } from '../../lib/activity/alert-selection.js';
+import { AlertRuleSchema, type AlertRule } from '../../lib/config/alerting.js';
+
+const rule = (flags: Partial<AlertRule>): AlertRule => AlertRuleSchema.parse(flags);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-recorder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const keyring = openKeyring(path.join(dir, 'keys'));
 
-function recorder(options: Partial<RecorderOptions> = {}, sinks = ['file', 'sqlite', 'syslog']) {
+function recorder(options: Partial<RecorderOptions> = {}, sinks = ['file', 'sqlite', 'syslog', 'email']) {
   const sent: Array<{ event: ActivityEvent; channels: 'all' | readonly string[] }> = [];
   const reporter = { reportTo: (event: ActivityEvent, channels: 'all' | readonly string[]) => sent.push({ event, channels }), sinkNames: () => sinks } as unknown as Reporter;
   const r = new ActivityRecorder({
@@ -24,8 +28,7 @@ function recorder(options: Partial<RecorderOptions> = {}, sinks = ['file', 'sqli
     identity: { host: 'test-host', version: '0.0.0' },
     signer: new ChainSigner(keyring, { chainId: 'test-chain' }),
     reporter,
-    channels: 'all',
-    routes: {},
+    always: ['file', 'sqlite'],
     reportMemory: false,
     encodeB64Memory: false,
     ...options,
@@ -68,11 +71,24 @@ test('report_memory adds the context variables; encode_b64_memory base64s them',
   assert.deepEqual(JSON.parse(Buffer.from(memory, 'base64').toString('utf8')), { properties: { note_text: 'hi' } });
 });
 
-test('channels: the default for early events, the processor route once it is known, an action route above it', () => {
-  const { r, sent } = recorder({ channels: ['sqlite'], routes: { 'incident-ops': ['file', 'syslog'], 'incident-ops/Echo': 'all' } });
+test('alert channels: none before the processor is known, then the rule for the processor or the action', () => {
+  const alerts = alertSelector({ alert_all: false, rules: { 'incident-ops': rule({ syslog: true }), 'incident-ops/Echo': rule({ all: true }) } }, ['syslog', 'email']);
+  const { r, sent } = recorder({ alerts });
   runOne(r);
-  assert.deepEqual(sent[0]!.channels, ['sqlite'], 'received: the processor is not known yet');
-  assert.deepEqual(sent.at(-1)!.channels, ['file', 'syslog']);
+  assert.deepEqual(sent[0]!.channels, ['file', 'sqlite'], 'received: the processor is not known yet');
+  assert.deepEqual(sent.at(-1)!.channels, ['file', 'sqlite', 'syslog'], 'Add Note: the processor rule');
+  assert.deepEqual(alerts('incident-ops', 'Echo'), ['syslog', 'email'], 'the action rule, whose all flag overrides');
+  assert.deepEqual(alerts('helpdesk', 'Create Ticket'), [], 'no rule: no alert channel');
+});
+
+test("alert_all sends to every running channel, whatever the rules; a rule never selects a channel that is not running", () => {
+  const all = alertSelector({ alert_all: true, rules: { 'incident-ops': rule({ syslog: true }) } }, ['email', 'kafka']);
+  assert.deepEqual(all(null, null), ['email', 'kafka']);
+  assert.deepEqual(all('incident-ops', 'Add Note'), ['email', 'kafka']);
+  const some = alertSelector({ alert_all: false, rules: { 'incident-ops': rule({ slack: true, email: true }) } }, ['email']);
+  assert.deepEqual(some('incident-ops', 'Add Note'), ['email']);
+  const allFlag = alertSelector({ alert_all: false, rules: { 'incident-ops': rule({ all: true, email: false }) } }, ['email', 'slack']);
+  assert.deepEqual(allFlag('incident-ops', 'Add Note'), ['email', 'slack'], "a rule's all flag overrides its per-channel choice");
 });
 
 test('a record that cannot be signed is logged, and never throws into the action', () => {
@@ -100,13 +116,14 @@ test('seal reports each record as it is signed, so sinks get the chain in order;
   const second = r.seal(open(2), 'succeeded', null);
   const finals = sent.filter((s) => s.event.record);
   assert.deepEqual(finals.map((s) => s.event.record!.seq), [1, 2]);
-  assert.deepEqual(finals.map((s) => s.channels), [['file', 'syslog'], ['file', 'syslog']]);
+  assert.deepEqual(finals.map((s) => s.channels), [['file'], ['file']]);
   assert.deepEqual([first?.seq, second?.seq], [1, 2], 'returned for the reply store');
 
-  // A route that leaves the reply store out: nothing to store with the reply.
-  const routed = recorder({ replyStore: 'sqlite', routes: { 'incident-ops': ['file'] } });
-  const execution = routed.r.open('incident_ops', 'invid:3', new Date().toISOString());
+  // Without a durable reply store, the record goes to every sink now.
+  const plain = recorder({ replyStore: undefined });
+  const execution = plain.r.open('incident_ops', 'invid:3', new Date().toISOString());
   execution.started('Echo', 'incident-ops');
-  assert.equal(routed.r.seal(execution, 'succeeded', null), undefined);
-  assert.deepEqual(routed.sent.at(-1)!.channels, ['file']);
+  assert.equal(plain.r.seal(execution, 'succeeded', null), undefined);
+  assert.deepEqual(plain.sent.at(-1)!.channels, ['file', 'sqlite']);
 });
+

@@ -235,3 +235,27 @@ test('constructor refuses a spill without a folder and duplicate sink names', ()
   assert.throws(() => new Reporter([sink('a'), sink('a')], { overflow: 'drop_oldest' }), /two sinks are named a/);
   assert.throws(() => new Reporter([sink('../x')], { overflow: 'drop_oldest' }), /sink name/);
 });
+
+test('a sink with a batch window gets the events reported within the window as one batch, at most maxBatch at a time', async () => {
+  const batches: string[][] = [];
+  const digest: ActivitySink = {
+    name: 'digest',
+    batchWindowMs: 200,
+    maxBatch: 3,
+    async deliver(e) {
+      batches.push([e.execution_id]);
+    },
+    async deliverBatch(events) {
+      batches.push(ids(events));
+    },
+  };
+  const reporter = new Reporter([digest], { overflow: 'drop_oldest' });
+  // Reported one by one across turns of the event loop, all well inside the window.
+  for (let n = 0; n < 5; n++) {
+    reporter.report(event(n));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const result = await reporter.drain(5_000);
+  assert.equal(result.drained, true);
+  assert.deepEqual(batches, [range(0, 3), range(3, 5)], 'first batch capped at maxBatch, the rest in the next');
+});
