@@ -88,7 +88,8 @@ export const EmailChannelSchema = z.strictObject({
   ...bodyWrap,
   /** Lope's `smtp_ip`. */
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(587),
+  /** Default 587, or 465 with `security: tls`. */
+  port: z.number().int().min(1).max(65535).optional(),
   /** `starttls` (default, port 587), `tls` (implicit, port 465), `none` (only towards a loopback server). */
   security: z.enum(['starttls', 'tls', 'none']).default('starttls'),
   /** Lope's `authentication_mechanism` (PLAIN default); no `user` means no AUTH. */
