@@ -17,12 +17,9 @@ import type { Log } from '../../lib/log/log.js';
 import { createKafkaSink } from '../../lib/sinks/kafka.js';
 import { eventually } from '../support/stack.js';
 import { kafkaActivities } from '../support/kafka-activities.js';
+import { cert } from '../support/certs.js';
 import { API, startKafkaWireServer, type KafkaWireServer, type KafkaWireServerOptions, type ReceivedRecord } from '../support/kafka-wire-server.js';
-import { fileURLToPath } from 'node:url';
 
-const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const certsDir = process.env.CAFKIT_HOME ? path.join(process.env.CAFKIT_HOME, 'certs') : path.join(repoDir, '.cafkit', 'certs');
-const cert = (name: string) => path.join(certsDir, name);
 
 const activities = kafkaActivities();
 const home = mkdtempSync(path.join(tmpdir(), 'cafkit-kafka-home-'));

@@ -8,20 +8,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openKeyring } from '../../lib/activity/keyring.js';
+import { openKeyring, type Keyring } from '../../lib/activity/keyring.js';
 import { ChainSigner } from '../../lib/activity/signer.js';
 import type { ActivityEvent, ActivityRecord, ActivityStatus, UnsignedActivity } from '../../lib/activity/record.js';
-import { fileURLToPath } from 'node:url';
 
-const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The dev certificates folder (`bash scripts/certs` makes it). */
-export const certsDir = process.env.CAFKIT_HOME ? path.join(process.env.CAFKIT_HOME, 'certs') : path.join(repoDir, '.cafkit', 'certs');
-export const cert = (name: string): string => path.join(certsDir, name);
+export { cert, certsDir } from './certs.js';
 
 const FINAL_KIND: Record<string, ActivityEvent['kind']> = { succeeded: 'completed', failed: 'failed', timed_out: 'timed_out', dead_lettered: 'dead_lettered' };
 
 export interface SignedActivities {
+  keyring: Keyring;
   /** A signed record; `overrides` change the unsigned fields before signing. */
   record(overrides?: Partial<UnsignedActivity>): ActivityRecord;
   /** The final event carrying a fresh signed record. */
@@ -31,7 +27,8 @@ export interface SignedActivities {
 
 export function signedActivities(): SignedActivities {
   const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-alert-records-'));
-  const signer = new ChainSigner(openKeyring(path.join(dir, 'keys')), { chainId: `test-${randomUUID()}` });
+  const keyring = openKeyring(path.join(dir, 'keys'));
+  const signer = new ChainSigner(keyring, { chainId: `test-${randomUUID()}` });
   let n = 0;
   const record = (overrides: Partial<UnsignedActivity> = {}) => {
     n++;
@@ -62,6 +59,7 @@ export function signedActivities(): SignedActivities {
     return signer.sign(unsigned);
   };
   return {
+    keyring,
     record,
     event(overrides = {}) {
       const signed = record(overrides);

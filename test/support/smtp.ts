@@ -12,12 +12,11 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { repoDir } from './activemq.js';
 import { eventually } from './stack.js';
 
 /** The dev certificates (`bash scripts/certs`). */
-export const certsDir = process.env.CAFKIT_HOME ? path.join(process.env.CAFKIT_HOME, 'certs') : path.join(repoDir, '.cafkit', 'certs');
-export const cert = (name: string) => path.join(certsDir, name);
+import { cert, certsDir } from './certs.js';
+export { cert, certsDir };
 
 export interface SmtpServerOptions {
   /**

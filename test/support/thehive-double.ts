@@ -17,10 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { repoDir } from './activemq.js';
 
 /** The folder of the dev certificates (scripts/certs). */
-export const certsDir = process.env.CAFKIT_HOME ? join(process.env.CAFKIT_HOME, 'certs') : join(repoDir, '.cafkit', 'certs');
+import { certsDir } from './certs.js';
+export { certsDir };
 
 const TaskStatus = z.enum(['Waiting', 'InProgress', 'Completed', 'Cancel']);
 const CaseStatus = z.enum(['New', 'InProgress', 'TruePositive', 'FalsePositive', 'Indeterminate', 'Other', 'Duplicated']);
