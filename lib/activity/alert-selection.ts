@@ -31,3 +31,16 @@ export function alertSelector(alerting: Pick<AlertingConfig, 'alert_all' | 'rule
     return channels;
   };
 }
+
+/** Alert rules naming a processor or action that is not loaded (a typo sends nothing, silently otherwise). */
+export function unknownRuleTargets(rules: Record<string, unknown>, processors: ReadonlyArray<{ name?: string; actions: Record<string, unknown> }>): string[] {
+  const problems: string[] = [];
+  for (const key of Object.keys(rules)) {
+    const slash = key.indexOf('/');
+    const name = slash === -1 ? key : key.slice(0, slash);
+    const processor = processors.find((p) => p.name === name);
+    if (!processor) problems.push(`alerting.rules.${key}: no processor named ${name} is loaded (${processors.map((p) => p.name).join(', ')})`);
+    else if (slash !== -1 && !(key.slice(slash + 1) in processor.actions)) problems.push(`alerting.rules.${key}: processor ${name} has no action ${key.slice(slash + 1)} (${Object.keys(processor.actions).join(', ')})`);
+  }
+  return problems;
+}

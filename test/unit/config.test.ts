@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../lib/config/load.js';
+import { unknownRuleTargets } from '../../lib/activity/alert-selection.js';
 
 const env = {
   CAFKIT_ORG_ID: '201',
@@ -63,4 +64,37 @@ test('${VAR} in the file is taken from the environment, and a missing one is nam
 
 test('a CA file that does not exist is named', () => {
   assert.throws(() => loadConfig({ env: { ...env, CAFKIT_BROKER_CA: '/nonexistent/ca.pem' } }), /broker\.ca: file \/nonexistent\/ca\.pem does not exist/);
+});
+
+test('alerting: channels are off by default; a bad channel option names its key', () => {
+  assert.equal(loadConfig({ env }).alerting.alert_all, false);
+  assert.equal(loadConfig({ env }).alerting.syslog, undefined);
+  const noRecipient = file('alerting:\n  email: { enable: true, host: smtp.example.com, from: a@example.com }\n');
+  assert.throws(() => loadConfig({ file: noRecipient, env }), /alerting\.email\.to: give at least one recipient/);
+  const nowhere = file('alerting:\n  http: { enable: true, url: "https://hooks.example.com/x" }\n');
+  assert.throws(() => loadConfig({ file: nowhere, env }), /alerting\.http\.use_body: the activity would be sent nowhere/);
+  const clear = file('alerting:\n  email: { enable: true, host: smtp.example.com, security: none, user: u, password: p, from: a@example.com, to: [b@example.com] }\n');
+  assert.throws(() => loadConfig({ file: clear, env }), /alerting\.email\.security: credentials would cross the network in clear/);
+  const badRule = file('alerting:\n  rules: { incident-ops: { pager: true } }\n');
+  assert.throws(() => loadConfig({ file: badRule, env }), /alerting\.rules\.incident-ops\.pager: unknown key/);
+  const scram = file('alerting:\n  kafka: { enable: true, brokers: ["k:9092"], auth_mechanism: SCRAM }\n');
+  assert.throws(() => loadConfig({ file: scram, env }), /alerting\.kafka\.user: auth_mechanism SCRAM needs a user and password/);
+});
+
+test('alerting: TLS files of a channel are resolved against the config file and must exist', () => {
+  const missing = file('alerting:\n  syslog: { enable: true, remote: true, protocol: tls, tls: { ca: no-such-ca.pem } }\n');
+  assert.throws(() => loadConfig({ file: missing, env }), /alerting\.syslog\.tls\.ca: file .*no-such-ca\.pem does not exist/);
+  const dir = path.dirname(file('x: 1\n'));
+  writeFileSync(path.join(dir, 'ca.pem'), 'PEM');
+  writeFileSync(path.join(dir, 'cafkit.yaml'), 'alerting:\n  thehive: { enable: true, url: "https://hive.example.com", api_key: k, tls: { ca: ca.pem } }\n');
+  assert.equal(loadConfig({ file: path.join(dir, 'cafkit.yaml'), env }).alerting.thehive?.tls.ca, path.join(dir, 'ca.pem'));
+});
+
+test('alerting rules naming a processor or action that is not loaded are reported', () => {
+  const processors = [{ name: 'incident-ops', destination: 'incident_ops', actions: { Echo: () => undefined, 'Add Note': () => undefined } }];
+  assert.deepEqual(unknownRuleTargets({ 'incident-ops': {}, 'incident-ops/Echo': {} }, processors), []);
+  assert.deepEqual(unknownRuleTargets({ 'incident_ops': {}, 'incident-ops/Ecco': {} }, processors), [
+    'alerting.rules.incident_ops: no processor named incident_ops is loaded (incident-ops)',
+    'alerting.rules.incident-ops/Ecco: processor incident-ops has no action Ecco (Echo, Add Note)',
+  ]);
 });
