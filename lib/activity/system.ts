@@ -36,7 +36,8 @@ export function cafkitHomeDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env['CAFKIT_HOME'] ?? '.cafkit');
 }
 
-function packageVersion(): string {
+/** cafkit's version, from its package.json (`unknown` if unreadable). */
+export function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   } catch {

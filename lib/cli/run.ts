@@ -4,7 +4,9 @@ import { createLogger } from '../log/logger.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { loadProcessors } from '../runtime/load-processors.js';
 import { PACKAGE_ROOT } from './dev-state.js';
-import { createActivitySystem } from '../activity/system.js';
+import { cafkitHomeDir, createActivitySystem } from '../activity/system.js';
+import { createAlertSinks } from '../sinks/index.js';
+import { unknownRuleTargets } from '../activity/alert-selection.js';
 
 /**
  * `cafkit run`: loads the config (file and/or CAFKIT_* variables) and the
@@ -16,7 +18,9 @@ export async function runCommand(options: { config?: string }): Promise<void> {
   const folder = config.processors ?? path.join(PACKAGE_ROOT, 'processors');
   const processors = await loadProcessors(folder);
   log.info('loaded processors', { folder, processors: processors.map((p) => p.name) });
-  const activity = await createActivitySystem(config, log);
+  for (const problem of unknownRuleTargets(config.alerting.rules, processors)) log.warn(problem);
+  const alerts = await createAlertSinks(config.alerting, { log, home: cafkitHomeDir() });
+  const activity = await createActivitySystem(config, log, process.env, alerts);
   if (activity) log.info('activities signed and stored', { stores: activity.stores.map((s) => s.name), durableReplies: Boolean(activity.completed) });
   const runtime = createRuntime(config, processors, { log, activity });
   const abort = new AbortController();
@@ -42,3 +46,4 @@ export async function runCommand(options: { config?: string }): Promise<void> {
     if (!stopping) throw error;
   }
 }
+
