@@ -37,7 +37,7 @@ export class Execution {
     /** When the message arrived (ISO), which may be before the execution was opened. */
     private readonly receivedAt: string = new Date().toISOString(),
   ) {
-    this.event('received', {}, receivedAt);
+    this.event('received', { about: this.summary() }, receivedAt);
   }
 
   /** The processor that handles it, once known. */

@@ -103,7 +103,7 @@ export const ActivityEventSchema = z.strictObject({
   /** The step, for step events; the reply, for reply events. */
   step: StepRecordSchema.optional(),
   reply: ReplyRecordSchema.optional(),
-  /** What the execution is about, on the `started` event. */
+  /** What the execution is about, on the `received` event (destination only) and the `started` event (action and processor too). */
   about: ExecutionSummarySchema.optional(),
   /** The signed record, on the final event (completed, failed, timed_out, dead_lettered). */
   record: ActivityRecordSchema.optional(),

@@ -44,6 +44,9 @@ export interface SinkStats {
   dropped: number;
   /** Events written to the spill file since construction. */
   spilled: number;
+  /** The last delivery error and when it happened (ISO); absent until one fails. */
+  last_error?: string;
+  last_error_at?: string;
 }
 
 /** What {@link Reporter.drain} could not deliver before its deadline. */
@@ -194,6 +197,7 @@ class SinkLane {
   private readonly queue: Ring<ActivityEvent>;
   private readonly spill: SpillFile | undefined;
   private readonly counters = { delivered: 0, failed_attempts: 0, dropped: 0, spilled: 0 };
+  private lastError: { message: string; at: string } | undefined;
   private readonly failures: Throttle;
   private readonly losses: Throttle;
   /** Events handed to the sink and not yet confirmed: one, or a batch for a sink that takes batches. */
@@ -248,7 +252,8 @@ class SinkLane {
   }
 
   stats(): SinkStats {
-    return { queued: this.queue.length + this.inFlight.length, in_spill: this.spill?.backlog ?? 0, ...this.counters };
+    const last = this.lastError ? { last_error: this.lastError.message, last_error_at: this.lastError.at } : {};
+    return { queued: this.queue.length + this.inFlight.length, in_spill: this.spill?.backlog ?? 0, ...this.counters, ...last };
   }
 
   /** Resolves when nothing is left to deliver. */
@@ -339,6 +344,7 @@ class SinkLane {
         return true;
       } catch (error) {
         this.counters.failed_attempts++;
+        this.lastError = { message: describe(error), at: new Date().toISOString() };
         const event = events[0]!;
         this.failures.warn('activity sink delivery failed; retrying the same events', {
           sink: this.name, attempt, events: events.length, kind: event.kind, execution_id: event.execution_id, error: describe(error),

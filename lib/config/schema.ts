@@ -113,6 +113,34 @@ export const ActivityConfigSchema = z.strictObject({
   drain_timeout_ms: z.number().int().min(0).default(10_000),
 });
 
+/** A bearer token of the operator API and what it may read. */
+export const ApiTokenSchema = z.strictObject({
+  /** Names the token in logs (never the token itself). */
+  name: z.string().min(1),
+  token: z.string().min(16, 'must be at least 16 characters'),
+  /** `read`: everything, with secrets and memory snapshots redacted; `read:sensitive`: unredacted too. */
+  scopes: z.array(z.enum(['read', 'read:sensitive'])).min(1).default(['read']),
+});
+
+/** The operator API, live feed and dashboard served by `cafkit run`. */
+export const ApiConfigSchema = z.strictObject({
+  enable: z.boolean().default(true),
+  /** Loopback by default: expose it deliberately. */
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8686),
+  /**
+   * `false` serves everything without a token: development only, logged
+   * loudly at start. With `true` and no `tokens`, a token (both scopes) is
+   * generated once into `<CAFKIT_HOME>/api-token` (mode 0600).
+   */
+  auth: z.boolean().default(true),
+  tokens: z.array(ApiTokenSchema).default([]),
+  /** Executions kept in memory (running ones and the latest finished). */
+  cache_executions: z.number().int().min(100).default(10_000),
+  /** Events kept for the live feed, so a client that reconnects with its cursor misses nothing. */
+  stream_buffer: z.number().int().min(100).default(10_000),
+});
+
 /** Logging. */
 export const LogConfigSchema = z.strictObject({
   level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -139,6 +167,8 @@ export const ConfigSchema = z.strictObject({
   runtime: RuntimeConfigSchema.default(RuntimeConfigSchema.parse({})),
   log: LogConfigSchema.default(LogConfigSchema.parse({})),
   activity: ActivityConfigSchema.default(ActivityConfigSchema.parse({})),
+  /** The operator API (executions, health, metrics, live feed, dashboard). */
+  api: ApiConfigSchema.default(ApiConfigSchema.parse({})),
   /** Activities reported to other systems: syslog, email, webhook, Slack, Kafka, TheHive. */
   alerting: AlertingConfigSchema.default(AlertingConfigSchema.parse({})),
   /** Folder of processors to load; the bundled examples when absent. */

@@ -95,7 +95,10 @@ test('a failing delivery is retried with backoff, the same event, keeping order;
 
   await eventually(() => flaky.received.length === 5, 'every event delivered');
   assert.deepEqual(ids(flaky.received), range(0, 5));
-  assert.deepEqual(reporter.stats().flaky, { queued: 0, in_spill: 0, delivered: 5, failed_attempts: 3, dropped: 0, spilled: 0 });
+  const { last_error, last_error_at, ...flakyStats } = reporter.stats().flaky!;
+  assert.deepEqual(flakyStats, { queued: 0, in_spill: 0, delivered: 5, failed_attempts: 3, dropped: 0, spilled: 0 });
+  assert.equal(last_error, 'refused attempt 3', 'the last error is kept for /health');
+  assert.ok(last_error_at && !Number.isNaN(Date.parse(last_error_at)));
   const warnings = lines.filter((l) => l.level === 'warn');
   assert.equal(warnings.length, 1, 'three failures within warnEveryMs give one warning');
   assert.equal(warnings[0]?.meta?.['error'], 'refused attempt 1');
