@@ -198,6 +198,8 @@ async function main(): Promise<void> {
           ...process.env,
           ...platform.env,
           CAFKIT_HOME: home,
+          // Off, so "activities off" stays off (the API's execution cache needs signed records); bench/stream-clients.ts measures the API.
+          CAFKIT_API_ENABLE: 'false',
           ...extra,
           CAFKIT_ACTIVITY_STORES: activityStores,
           CAFKIT_CONCURRENCY: String(CONCURRENCY),

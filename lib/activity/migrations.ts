@@ -89,7 +89,36 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'activities and completed_replies',
     up: (dialect) => [...dialect.createTable(activities), ...dialect.createTable(completedReplies)],
   },
+  {
+    version: 2,
+    description: 'activities.incident_id and activities.processor, for the operator API filters',
+    up: (dialect) => queryColumns(dialect),
+  },
 ];
+
+/**
+ * Version 2: `incident_id` (the record's `object_ids.incident`) and
+ * `processor` (`processor.name`) as columns, so `GET /executions` filters
+ * and pages in SQL; existing rows are filled from their record JSON.
+ * JSON_EXTRACT is in both SQLite (3.38+, and better-sqlite3's build) and
+ * MariaDB; MariaDB returns JSON text (a quoted string, or `null`), hence the
+ * unquoting there.
+ */
+function queryColumns(dialect: SqlDialect): string[] {
+  const incident = "JSON_EXTRACT(`record`, '$.object_ids.incident')";
+  if (dialect.name === 'sqlite') {
+    return [
+      'ALTER TABLE `activities` ADD COLUMN `incident_id` INTEGER',
+      'ALTER TABLE `activities` ADD COLUMN `processor` TEXT',
+      `UPDATE \`activities\` SET \`incident_id\` = ${incident}, \`processor\` = JSON_EXTRACT(\`record\`, '$.processor.name')`,
+      'CREATE INDEX IF NOT EXISTS `activities_incident_id` ON `activities` (`incident_id`)',
+    ];
+  }
+  return [
+    'ALTER TABLE `activities` ADD COLUMN `incident_id` BIGINT NULL, ADD COLUMN `processor` VARCHAR(255) NULL, ADD KEY `activities_incident_id` (`incident_id`)',
+    `UPDATE \`activities\` SET \`incident_id\` = ${incident}, \`processor\` = JSON_UNQUOTE(NULLIF(JSON_EXTRACT(\`record\`, '$.processor.name'), 'null'))`,
+  ];
+}
 
 /**
  * Brings the database up to the latest version: applies each migration not

@@ -155,6 +155,23 @@ export class Reporter {
   }
 
   /**
+   * Per sink name, `at` of the oldest event it has not yet taken (in
+   * delivery, queued or spilled), or `undefined` when nothing waits: the
+   * sink's lag is now minus this. O(1) per sink. While a spill file is read
+   * back it may be the last event read rather than the next one (a little
+   * older than the truth, never newer).
+   *
+   * @example
+   * const at = reporter.oldestQueuedAt()['syslog'];
+   * const lagSeconds = at ? (Date.now() - Date.parse(at)) / 1000 : 0;
+   */
+  oldestQueuedAt(): Record<string, string | undefined> {
+    const out: Record<string, string | undefined> = {};
+    for (const [name, lane] of this.lanes) out[name] = lane.oldestQueuedAt();
+    return out;
+  }
+
+  /**
    * Waits until every sink has every event, or `deadlineMs` has passed, then
    * stops: retries end, and reports made afterwards are dropped and counted.
    * With `spill`, events still undelivered (the one in delivery included)
@@ -254,6 +271,11 @@ class SinkLane {
   stats(): SinkStats {
     const last = this.lastError ? { last_error: this.lastError.message, last_error_at: this.lastError.at } : {};
     return { queued: this.queue.length + this.inFlight.length, in_spill: this.spill?.backlog ?? 0, ...this.counters, ...last };
+  }
+
+  oldestQueuedAt(): string | undefined {
+    // Delivery order is in-flight batch, then queue, then spill: the first one holding anything has the oldest event.
+    return this.inFlight[0]?.at ?? this.queue.peek()?.at ?? (this.spill && this.spill.backlog > 0 ? this.spill.headAt : undefined);
   }
 
   /** Resolves when nothing is left to deliver. */
@@ -396,6 +418,11 @@ class Ring<T> {
     this.length++;
   }
 
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.length === 0 ? undefined : this.items[this.head];
+  }
+
   shift(): T | undefined {
     if (this.length === 0) return undefined;
     const item = this.items[this.head];
@@ -423,6 +450,11 @@ const NEWLINE = 0x0a;
 class SpillFile {
   /** Events in the file or waiting to be written there, not yet read back. */
   backlog = 0;
+  /**
+   * `at` of the oldest event not read back (while `backlog > 0`). After a
+   * read it is the last event read, which the next unread one is no older than.
+   */
+  headAt: string | undefined;
   onLost: (count: number, reason: string) => void = () => {};
   private pending: ActivityEvent[] = [];
   private flushQueued = false;
@@ -449,6 +481,7 @@ class SpillFile {
       for (let position = 0; position < size;) {
         const n = readSync(fd, buffer, 0, Math.min(READ_CHUNK, size - position), position);
         if (n === 0) break;
+        if (position === 0) this.headAt = firstAt(buffer.subarray(0, n));
         for (let i = 0; i < n; i++) if (buffer[i] === NEWLINE) this.backlog++;
         lastByte = buffer[n - 1] ?? NEWLINE;
         position += n;
@@ -467,6 +500,7 @@ class SpillFile {
   }
 
   append(event: ActivityEvent): void {
+    if (this.backlog === 0) this.headAt = event.at;
     this.pending.push(event);
     this.backlog++;
     if (this.flushQueued) return;
@@ -501,6 +535,7 @@ class SpillFile {
       }
       // Lines read but not parsed (past `max`) are read again next time.
       this.readOffset = position - carry.length;
+      this.headAt = this.backlog > 0 ? (events.at(-1)?.at ?? this.headAt) : undefined;
       if (this.readOffset >= this.size && this.pending.length === 0) await this.remove();
       return events;
     });
@@ -536,6 +571,7 @@ class SpillFile {
       this.size = lines.data.length + (this.size - this.readOffset);
       this.readOffset = 0;
       this.backlog += lines.count;
+      if (lines.count > 0) this.headAt = events[0]!.at;
     });
   }
 
@@ -602,6 +638,12 @@ function encodeLines(events: readonly ActivityEvent[]): { data: Buffer; count: n
     }
   }
   return { data: Buffer.from(lines.join(''), 'utf8'), count: lines.length, lost };
+}
+
+/** `at` of the first line of a spill file's first chunk, if it reads as an event. */
+function firstAt(chunk: Buffer): string | undefined {
+  const end = chunk.indexOf(NEWLINE);
+  return parseLine(chunk.toString('utf8', 0, end === -1 ? chunk.length : end))?.at;
 }
 
 function parseLine(line: string): ActivityEvent | undefined {

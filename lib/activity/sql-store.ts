@@ -25,7 +25,7 @@ export interface SqlActivityStoreOptions {
   ownsConnection?: boolean;
 }
 
-const COLUMNS = ['id', 'execution_id', 'chain_id', 'seq', 'correlation_id', 'org_id', 'destination', 'action_name', 'status', 'received_at', 'ended_at', 'key_id', 'record'];
+const COLUMNS = ['id', 'execution_id', 'chain_id', 'seq', 'correlation_id', 'org_id', 'destination', 'action_name', 'status', 'received_at', 'ended_at', 'key_id', 'record', 'incident_id', 'processor'];
 const INSERT = `INSERT INTO activities (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
 const PAGE = 500;
 
@@ -86,6 +86,7 @@ export class SqlActivityStore implements ActivityStore, ActivitySink {
       await this.connection.run(INSERT, [
         record.id, record.execution_id, record.chain_id, record.seq, record.correlation_id, record.org_id, record.destination,
         record.action_name, record.status, record.received_at, record.ended_at, record.key_id, text,
+        record.object_ids['incident'] ?? null, record.processor.name,
       ]);
     } catch (error) {
       if (!this.connection.dialect.isUniqueViolation(error)) throw error;

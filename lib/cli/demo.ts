@@ -66,12 +66,19 @@ export async function demo(options: { keep: boolean }): Promise<void> {
         CAFKIT_REST_CA: paths.ca,
         CAFKIT_API_KEY_ID: apiKey.id,
         CAFKIT_API_KEY_SECRET: apiKey.secret,
+        // A demo that stops by itself takes any free port; one kept running serves the dashboard on the configured one (8686).
+        ...(options.keep ? {} : { CAFKIT_API_PORT: '0' }),
       },
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     const child = processor;
+    let apiUrl: string | undefined;
     child.stderr?.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) if (line) process.stdout.write(`  [processor] ${line}\n`);
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        apiUrl ??= /operator API listening.*?(http:\/\/[^\s"',}]+)/.exec(line)?.[1];
+        process.stdout.write(`  [processor] ${line}\n`);
+      }
     });
     started.push(async () => {
       if (child.exitCode !== null) return;
@@ -115,6 +122,15 @@ export async function demo(options: { keep: boolean }): Promise<void> {
     }
 
     if (options.keep) {
+      say('dashboard: the operator API of the processor');
+      const tokenFile = path.join(paths.home, 'api-token');
+      if (apiUrl) {
+        process.stdout.write(`dashboard at ${apiUrl}/ (token in ${tokenFile})\n`);
+        process.stdout.write(`open it signed in: ${apiUrl}/#token=$(cat ${tokenFile})\n`);
+        process.stdout.write(`API: curl -H "Authorization: Bearer $(cat ${tokenFile})" ${apiUrl}/executions\n`);
+      } else {
+        process.stdout.write('the operator API did not start (see the processor log above; is port 8686 taken? set CAFKIT_API_PORT)\n');
+      }
       say('running; Ctrl-C stops everything');
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     }

@@ -14,7 +14,7 @@ export class ConfigError extends Error {
 }
 
 /** Environment variables that override the file, and the key each sets. */
-export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'int' | 'list' }> = {
+export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' | 'list' | 'api_token' }> = {
   CAFKIT_ORG_ID: { key: ['org_id'], type: 'int' },
   CAFKIT_BROKER_URL: { key: ['broker', 'url'], type: 'string' },
   CAFKIT_BROKER_USER: { key: ['broker', 'user'], type: 'string' },
@@ -33,6 +33,13 @@ export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'in
   /** Comma-separated store URLs; `none` turns activities off. */
   CAFKIT_ACTIVITY_STORES: { key: ['activity', 'stores'], type: 'list' },
   CAFKIT_KEYS_DIR: { key: ['activity', 'keys_dir'], type: 'string' },
+  /** `false` turns the operator API off (and with no store and no alert channel, activities with it). */
+  CAFKIT_API_ENABLE: { key: ['api', 'enable'], type: 'bool' },
+  CAFKIT_API_HOST: { key: ['api', 'host'], type: 'string' },
+  /** `0`: any free port (tests, several processors on one host). */
+  CAFKIT_API_PORT: { key: ['api', 'port'], type: 'int' },
+  /** The operator API's only token: named `env`, with both scopes (`read`, `read:sensitive`). */
+  CAFKIT_API_TOKEN: { key: ['api', 'tokens'], type: 'api_token' },
 };
 
 /** Where a configuration came from, for messages. */
@@ -151,7 +158,13 @@ function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, on
       if (!/^-?\d+$/.test(value.trim())) throw new ConfigError(`${name}: "${value}" is not a whole number`);
       parsed = Number(value);
     }
+    if (type === 'bool') {
+      const word = value.trim().toLowerCase();
+      if (!['true', 'false', 'yes', 'no', '1', '0'].includes(word)) throw new ConfigError(`${name}: "${value}" is not true or false`);
+      parsed = ['true', 'yes', '1'].includes(word);
+    }
     if (type === 'list') parsed = value.trim() === 'none' ? [] : value.split(',').map((item) => item.trim()).filter(Boolean);
+    if (type === 'api_token') parsed = [{ name: 'env', token: value.trim(), scopes: ['read', 'read:sensitive'] }];
     let node = result;
     for (const part of key.slice(0, -1)) {
       if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};

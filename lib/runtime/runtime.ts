@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import { readPem } from '../config/load.js';
 import { StompTransport } from '../broker/stomp-tls.js';
-import type { Subscription, Transport } from '../broker/transport.js';
+import type { Destination, Subscription, Transport } from '../broker/transport.js';
 import { RestClient } from '../rest/client.js';
 import { silentLog, type Log } from '../log/log.js';
 import { registerSecret } from '../log/redact.js';
@@ -39,6 +39,9 @@ export class Runtime {
   readonly dispatcher: Dispatcher;
   readonly destinations: RouteDestination[];
   private subscriptions: Subscription[] = [];
+  private connectedOnce = false;
+  private reconnectCount = 0;
+  private live: readonly Destination[] = [];
 
   constructor(
     private readonly config: Config,
@@ -71,10 +74,52 @@ export class Runtime {
       claimLeaseMs: config.runtime.claim_lease_ms,
     });
     transport.onState((state, detail) => {
+      // The transport renews every subscription before it reports 'connected', and has none without a connection.
+      if (state === 'connected') {
+        if (this.connectedOnce) this.reconnectCount++;
+        this.connectedOnce = true;
+        this.live = this.subscriptions.map((s) => s.destination);
+      } else {
+        this.live = [];
+      }
       if (state === 'connected') log.info('broker connected', { url: config.broker.url });
       else if (state === 'disconnected') log.warn('broker connection lost', { error: detail?.error?.message });
       else if (state === 'connecting' && detail?.attempt) log.info('reconnecting to the broker', { attempt: detail.attempt, inMs: detail.delayMs, lastError: detail.error?.message });
     });
+  }
+
+  /**
+   * True while the broker connection is up.
+   *
+   * @example
+   * if (!runtime.connected) log.warn('no broker');
+   */
+  get connected(): boolean {
+    return this.transport.state === 'connected';
+  }
+
+  /**
+   * How many times the broker connection came back after it was lost (the
+   * first connection does not count).
+   *
+   * @example
+   * const before = runtime.reconnects; // ...broker restarts...; runtime.reconnects === before + 1
+   */
+  get reconnects(): number {
+    return this.reconnectCount;
+  }
+
+  /**
+   * The destinations subscribed on the live connection, by broker name
+   * (`actions.201.incident_ops`); empty while disconnected. A subscription
+   * counts once its SUBSCRIBE frame is on the connection; a broker that
+   * refuses it closes the connection, which empties this list.
+   *
+   * @example
+   * const ready = runtime.connected && runtime.subscribed.length === runtime.destinations.length;
+   */
+  get subscribed(): readonly Destination[] {
+    return this.live;
   }
 
   /** Connects (waiting as long as it takes, unless aborted) and subscribes. */
@@ -85,6 +130,8 @@ export class Runtime {
         this.transport.subscribe({ kind: destination.kind, name }, { prefetch: this.config.runtime.concurrency }, (message) => this.dispatcher.accept(message)),
       );
     }
+    // A transport connected before start subscribes at once, without a new 'connected' state.
+    if (this.transport.state === 'connected') this.live = this.subscriptions.map((s) => s.destination);
     await this.transport.connect(signal);
     this.log.info('processing', { destinations: this.destinations.map((d) => `${d.kind}:${actionQueueName(this.config.org_id, d.name)}`), concurrency: this.config.runtime.concurrency });
   }

@@ -134,7 +134,8 @@ export function spawnProcessor(env: Record<string, string>): ProcessorProcess {
   // Its own CAFKIT_HOME: signing keys and the activity database of one test stay out of the others' way.
   const home = mkdtempSync(path.join(tmpdir(), 'cafkit-home-'));
   const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'cafkit.js'), 'run'], {
-    env: { ...process.env, CAFKIT_CONFIG: '', CAFKIT_HOME: home, ...env },
+    // Port 0: tests run processors side by side, and none may take the default 8686 from another.
+    env: { ...process.env, CAFKIT_CONFIG: '', CAFKIT_HOME: home, CAFKIT_API_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -170,10 +170,10 @@ test('sqlite: migrations apply once, from any number of connections', async () =
   const url = `sqlite:${join(tempDir(), 'cafkit.db')}`;
   const one = await openSqlConnection(url);
   const two = await openSqlConnection(url);
-  assert.deepEqual(await migrate(one), [1]);
+  assert.deepEqual(await migrate(one), [1, 2]);
   assert.deepEqual(await migrate(one), []);
   assert.deepEqual(await migrate(two), []);
-  assert.deepEqual((await one.all<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE}`)).map((r) => r.version), [1]);
+  assert.deepEqual((await one.all<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`)).map((r) => r.version), [1, 2]);
   const journal = await one.all<{ journal_mode: string }>('PRAGMA journal_mode');
   assert.equal(journal[0]?.journal_mode, 'wal');
   await one.close();
