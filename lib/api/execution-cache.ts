@@ -212,7 +212,19 @@ function about(state: ExecutionState, summary: ExecutionSummary): void {
 }
 
 function fromRecord(state: ExecutionState, record: ActivityRecord): void {
-  Object.assign(state, {
+  Object.assign(state, stateFromRecord(record), { steps: record.steps.map((s) => ({ ...s })), replies: record.replies.slice() });
+}
+
+/**
+ * An execution known only from its stored record (finished, no longer in
+ * the cache), in the shape the cache keeps.
+ *
+ * @example
+ * const state = stateFromRecord(await findExecutionRecord(db, id));
+ */
+export function stateFromRecord(record: ActivityRecord): ExecutionState {
+  return {
+    execution_id: record.execution_id,
     correlation_id: record.correlation_id,
     status: record.status,
     org_id: record.org_id,
@@ -225,10 +237,10 @@ function fromRecord(state: ExecutionState, record: ActivityRecord): void {
     received_at: record.received_at,
     started_at: record.started_at,
     ended_at: record.ended_at,
-    steps: record.steps.map((s) => ({ ...s })),
-    replies: record.replies.slice(),
+    steps: record.steps,
+    replies: record.replies,
     error: record.error,
+    ...(record.rerun ? { rerun: true as const } : {}),
     record,
-  });
-  if (record.rerun) state.rerun = true;
+  };
 }

@@ -1,41 +1,13 @@
 import type { ActivityRecord } from '../activity/record.js';
 import { redact } from '../log/redact.js';
 import type { ApiPrincipal } from './auth.js';
-import type { ExecutionState } from './execution-cache.js';
+import { stateFromRecord, type ExecutionState } from './execution-cache.js';
+
+export { stateFromRecord };
 import type { ExecutionDetail, ExecutionSummary } from './schemas.js';
 
 /** What replaces a memory snapshot for a token without `read:sensitive`. */
 export const REDACTED = '[redacted]';
-
-/**
- * An execution known only from its stored record (finished, no longer in
- * the cache), in the shape the cache keeps.
- *
- * @example
- * const state = stateFromRecord(await findExecutionRecord(db, id));
- */
-export function stateFromRecord(record: ActivityRecord): ExecutionState {
-  return {
-    execution_id: record.execution_id,
-    correlation_id: record.correlation_id,
-    status: record.status,
-    org_id: record.org_id,
-    destination: record.destination,
-    action_name: record.action_name,
-    processor: record.processor.name,
-    object_type: record.object_type,
-    object_ids: record.object_ids,
-    user: record.user,
-    received_at: record.received_at,
-    started_at: record.started_at,
-    ended_at: record.ended_at,
-    steps: record.steps,
-    replies: record.replies,
-    error: record.error,
-    ...(record.rerun ? { rerun: true as const } : {}),
-    record,
-  };
-}
 
 /**
  * The list view of an execution.
