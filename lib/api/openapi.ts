@@ -168,15 +168,16 @@ export function openApiDocument(): Json {
           parameters: [
             ...FILTERS,
             { name: 'cursor', in: 'query', description: 'An event cursor (`<boot>:<n>`) from an earlier `event`, `ready` or `gap` message: resume after it.', schema: { type: 'string' } },
-            { name: 'Sec-WebSocket-Protocol', in: 'header', description: `\`${BEARER_SUBPROTOCOL_PREFIX}<token>\` (and optionally \`${STREAM_SUBPROTOCOL}\`), for clients that cannot set headers.`, schema: { type: 'string' } },
+            { name: 'Sec-WebSocket-Protocol', in: 'header', description: `\`${STREAM_SUBPROTOCOL}\` together with \`${BEARER_SUBPROTOCOL_PREFIX}<token>\`, for clients that cannot set headers (a browser accepts only a subprotocol it offered, so \`${STREAM_SUBPROTOCOL}\` must be among them).`, schema: { type: 'string' } },
           ],
           responses: {
             '101': {
               description: 'Switching protocols: the feed starts.',
               content: { 'application/json': { schema: ref('StreamMessage') } },
             },
-            '400': json('Error', 'A filter or the cursor has a bad value; the message names it.'),
+            '400': json('Error', `A filter or the cursor has a bad value, or an unknown parameter, or the token subprotocol was offered without \`${STREAM_SUBPROTOCOL}\`; the message names it.`),
             ...COMMON,
+            '503': json('Error', 'The server is shutting down.'),
             '426': json('Error', 'A plain GET: this path needs a WebSocket upgrade (`{"error":"upgrade_required"}`).'),
           },
         },
