@@ -45,10 +45,10 @@ export interface StreamHandle {
  * mode on the server's `upgrade` event): every execution event as it
  * happens, filtered like `GET /executions`, resumable from an event cursor.
  *
- * Everything is decided before the upgrade, on plain HTTP: another path is
- * 404, no valid bearer token (header, or the `cafkit.bearer.<token>`
- * subprotocol offered along with `cafkit.v1`) is 401, a bad filter is 400.
- * No WebSocket exists for a refused request.
+ * Everything is decided before the upgrade, on plain HTTP: no valid bearer
+ * token (header, or the `cafkit.bearer.<token>` subprotocol offered along
+ * with `cafkit.v1`) is 401 on any path, another path is 404, a bad filter or
+ * cursor is 400 naming it. No WebSocket exists for a refused request.
  *
  * @example
  * const server = http.createServer(router);
@@ -69,16 +69,22 @@ export function attachStream(server: Server, deps: StreamDeps): StreamHandle {
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== STREAM_PATH) return refuse(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
-    if (closing) return refuse(socket, 503, 'unavailable', 'the server is shutting down');
-    if (req.method !== 'GET') return refuse(socket, 405, 'method_not_allowed', 'only GET', { Allow: 'GET' });
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://api.invalid');
+    } catch {
+      return refuse(socket, 400, 'bad_request', 'the request URL cannot be parsed');
+    }
     const offered = offeredProtocols(req);
     const principal = authenticate(auth, req, offered);
+    // The token first, on every path, as the HTTP routes do: without one nothing about the API shows.
     if (!principal) {
       log.debug('stream client refused: no valid token', { remote: req.socket.remoteAddress });
       return refuse(socket, 401, 'unauthorized', 'a bearer token is required', { 'WWW-Authenticate': 'Bearer realm="cafkit"' });
     }
+    if (url.pathname !== STREAM_PATH) return refuse(socket, 404, 'not_found', `no WebSocket at ${url.pathname.slice(0, 200)}`);
+    if (req.method !== 'GET') return refuse(socket, 405, 'method_not_allowed', 'only GET is served', { Allow: 'GET' });
+    if (closing) return refuse(socket, 503, 'unavailable', 'the server is shutting down');
     // A server may only answer with a subprotocol the client offered (RFC 6455 4.2.2), and browsers enforce it.
     if (offered.length > 0 && !offered.includes(STREAM_SUBPROTOCOL)) {
       return refuse(socket, 400, 'bad_request', `offer the subprotocol ${STREAM_SUBPROTOCOL} (along with ${BEARER_SUBPROTOCOL_PREFIX}<token>)`);

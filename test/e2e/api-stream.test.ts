@@ -231,11 +231,14 @@ describe('authentication before the upgrade', () => {
     await client.close();
   });
 
-  test('another path is 404; a bad filter or cursor is 400 naming the parameter, before any WebSocket', async () => {
+  test('another path is 404 (401 without a token); a bad filter or cursor is 400 naming the parameter, before any WebSocket', async () => {
     const feed = await startFeed();
     const other = new WebSocket(`${feed.url}/executions/other`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
     clients.add(other);
     assert.equal((await refused(other)).status, 404);
+    const otherWithout = new WebSocket(`${feed.url}/executions/other`);
+    clients.add(otherWithout);
+    assert.equal((await refused(otherWithout)).status, 401, 'the token first, whatever the path');
     const bad: Array<[string, string]> = [
       ['status=bogus', 'status'],
       ['status=failed,nope', 'status'],
@@ -301,7 +304,8 @@ describe('events', () => {
     const b = feed.run({ destination: 'other_ops', action: 'Add Note', processor: 'notes', incident: 2, status: 'failed', receivedAt: '2025-06-01T00:00:00.000Z' });
     // The server answers a client's close frame after everything it sent before: closing is the barrier.
     for (const client of Object.values(connected)) await client.close();
-    const seen = (name: keyof typeof queries) => connected[name]!.events().map((e) => `${e.execution.execution_id === a ? 'a' : 'b'}:${e.event.kind}`);
+    const label = (id: string) => (id === a ? 'a' : id === b ? 'b' : `unknown ${id}`);
+    const seen = (name: keyof typeof queries) => connected[name]!.events().map((e) => `${label(e.execution.execution_id)}:${e.event.kind}`);
     const stages = ['received', 'started', 'step_started', 'step_ended', 'reply'];
     const from = (x: string, kinds: string[]) => kinds.map((k) => `${x}:${k}`);
     assert.deepEqual(seen('failed'), ['b:failed']);
