@@ -65,6 +65,17 @@ export class ApiAuth {
     return match ? this.checkToken(match[1]!) : undefined;
   }
 
+  /**
+   * The principal of an `Authorization: Basic` header whose password is a
+   * token (the user name is not checked), or `undefined`. Only the
+   * dashboard's page takes it: a browser cannot send a bearer token when it
+   * navigates, but it asks for Basic credentials and sends them itself.
+   */
+  checkBasic(authorization: string | undefined): ApiPrincipal | undefined {
+    const token = basicPassword(authorization);
+    return token === undefined ? (this.required ? undefined : this.check(undefined)) : this.checkToken(token);
+  }
+
   /** The principal of a bare token, or `undefined`. */
   checkToken(token: string): ApiPrincipal | undefined {
     if (!this.required) return this.check(undefined);
@@ -74,6 +85,15 @@ export class ApiAuth {
     for (const t of this.tokens) if (timingSafeEqual(given, t.digest)) found = t.principal;
     return found;
   }
+}
+
+/** The password of an `Authorization: Basic` header, or `undefined`. */
+export function basicPassword(authorization: string | undefined): string | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? undefined : decoded.slice(colon + 1);
 }
 
 function digest(token: string): Buffer {

@@ -52,6 +52,8 @@ const NOT_ALLOWED = {
 const INTERNAL = json('Error', 'An unexpected error (`{"error":"internal"}`); details are in the processor log.');
 
 /** Responses every authenticated route can give besides its own. */
+const DASHBOARD_SECURITY = [{ bearer: [] }, { basic: [] }];
+const DASHBOARD_UNAUTHORIZED = json('Error', 'No valid token: `WWW-Authenticate: Basic realm="cafkit dashboard", charset="UTF-8"` (what a browser answers with its sign-in dialog) and `Bearer realm="cafkit"`.');
 const COMMON = { '401': UNAUTHORIZED, '405': NOT_ALLOWED, '500': INTERNAL };
 
 const FILTERS = [
@@ -75,11 +77,11 @@ const DESCRIPTION = `The operator API of a cafkit processor (\`cafkit run\`): it
 
 **Transport.** Plain HTTP, on loopback (\`127.0.0.1:8686\`) by default. Keep it on loopback, or put it behind a TLS reverse proxy: tokens and execution data travel in clear otherwise.
 
-**Authentication.** Every route except the dashboard's page and files needs \`Authorization: Bearer <token>\`; without a valid one the answer is 401 with \`WWW-Authenticate: Bearer realm="cafkit"\` (also for unknown paths). Tokens are configured in \`api.tokens\` (or \`CAFKIT_API_TOKEN\`); with none configured, one is generated into \`<CAFKIT_HOME>/api-token\`. With \`api.auth: false\` (development only) nothing is checked.
+**Authentication.** Every route needs a token: \`Authorization: Bearer <token>\`; without a valid one the answer is 401 with \`WWW-Authenticate: Bearer realm="cafkit"\` (also for unknown paths). The dashboard's page and files also take HTTP Basic credentials whose password is a token (any user name), because a browser cannot send a bearer token when it navigates but answers a Basic challenge with its sign-in dialog. Tokens are configured in \`api.tokens\` (or \`CAFKIT_API_TOKEN\`); with none configured, one is generated into \`<CAFKIT_HOME>/api-token\`. With \`api.auth: false\` (development only) nothing is checked.
 
 **Scopes.** \`read\` sees everything with secrets redacted: \`memory\` (handler variables) becomes \`"[redacted]"\`, values under secret-looking keys (password, token, secret, ...) and known secret values are replaced. A redacted \`record\` no longer verifies against its signature. \`read:sensitive\` sees everything as recorded.
 
-**Dashboard.** \`GET /\` and \`GET /assets/<file>\` are served without a token (a browser cannot send one when it navigates, and they hold no data). The page takes the token from the URL fragment (\`/#token=...\`, which never reaches the server) or asks for it, keeps it in the tab's sessionStorage, calls this API with \`Authorization: Bearer\`, and opens the live feed with the \`${BEARER_SUBPROTOCOL_PREFIX}<token>\` subprotocol.
+**Dashboard.** \`GET /\` and \`GET /assets/<file>\` need a bearer token or Basic credentials with the token as the password (401 with \`WWW-Authenticate: Basic realm="cafkit dashboard"\` first otherwise). The page served to Basic credentials carries the token in a \`cafkit-token\` meta tag (\`Cache-Control: no-store\`); otherwise the page takes it from the URL fragment (\`/#token=...\`, which never reaches the server) or asks for it, keeps it in the tab's sessionStorage, calls this API with \`Authorization: Bearer\`, and opens the live feed with the \`${BEARER_SUBPROTOCOL_PREFIX}<token>\` subprotocol.
 
 **Live feed.** \`GET /executions/stream\` upgrades to a WebSocket (see that path). Messages are the \`StreamMessage\` schema.
 
@@ -87,7 +89,7 @@ const DESCRIPTION = `The operator API of a cafkit processor (\`cafkit run\`): it
 
 /**
  * The OpenAPI 3.1 document of the operator API: every route, parameter and
- * status code, the live feed's messages and auth, and the public dashboard
+ * status code, the live feed's messages and auth, and the dashboard
  * routes. The schemas are generated from lib/api/schemas.ts.
  *
  * @example
@@ -110,7 +112,7 @@ export function openApiDocument(): Json {
     tags: [
       { name: 'executions', description: 'Executions: one action message handled.' },
       { name: 'operations', description: 'Health and metrics.' },
-      { name: 'dashboard', description: 'The dashboard page and its files (public).' },
+      { name: 'dashboard', description: 'The dashboard page and its files.' },
     ],
     paths: {
       '/executions': {
@@ -225,12 +227,13 @@ export function openApiDocument(): Json {
         get: {
           tags: ['dashboard'],
           operationId: 'dashboard',
-          summary: 'The dashboard page (no token needed)',
-          description: 'Public: holds no data. Open `/#token=<token>` to sign in without typing the token; the fragment never reaches the server.',
-          security: [],
+          summary: 'The dashboard page',
+          description: 'A browser signs in with Basic credentials (any user name, the token as the password); the page it gets then carries the token. With a bearer token the plain page is served.',
+          security: DASHBOARD_SECURITY,
           responses: {
             '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } },
             '304': { description: 'Not modified (`If-None-Match` matched the `ETag`).' },
+            '401': DASHBOARD_UNAUTHORIZED,
             '405': NOT_ALLOWED,
           },
         },
@@ -239,12 +242,13 @@ export function openApiDocument(): Json {
         get: {
           tags: ['dashboard'],
           operationId: 'dashboardAsset',
-          summary: 'A file of the dashboard (no token needed)',
-          security: [],
+          summary: 'A file of the dashboard',
+          security: DASHBOARD_SECURITY,
           parameters: [{ name: 'file', in: 'path', required: true, description: 'A file name (`app.js`, `style.css`).', schema: { type: 'string' } }],
           responses: {
             '200': { description: 'The file, with its content type and an `ETag`.', content: { '*/*': { schema: { type: 'string' } } } },
             '304': { description: 'Not modified (`If-None-Match` matched the `ETag`).' },
+            '401': DASHBOARD_UNAUTHORIZED,
             '404': json('Error', 'No such file (`{"error":"not_found"}`).'),
             '405': NOT_ALLOWED,
           },
@@ -253,6 +257,11 @@ export function openApiDocument(): Json {
     },
     components: {
       securitySchemes: {
+        basic: {
+          type: 'http',
+          scheme: 'basic',
+          description: 'Any user name and a token as the password; taken by the dashboard\'s page and files only.',
+        },
         bearer: {
           type: 'http',
           scheme: 'bearer',

@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
  * @example
  * sendJson(res, 200, { items, next_cursor: null });
  */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -25,6 +25,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * @example
  * sendError(res, 404, 'not_found', `no execution ${id}`);
  */
-export function sendError(res: ServerResponse, status: number, error: string, message: string, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, status: number, error: string, message: string, headers: Record<string, string | string[]> = {}): void {
   sendJson(res, status, { error, message }, headers);
 }

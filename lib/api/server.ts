@@ -40,17 +40,18 @@ export interface ApiServer {
 /** How long `close()` lets requests in progress finish before cutting connections. */
 const CLOSE_GRACE_MS = 2000;
 
-/** Who a dashboard request is: nobody in particular, with no scopes (the files hold no data). */
-const PUBLIC: ApiPrincipal = { name: 'public', scopes: [] };
-
 const UNAUTHORIZED_HEADERS = { 'www-authenticate': 'Bearer realm="cafkit"' };
+/** Basic first: it is the challenge a browser answers with its sign-in dialog. */
+const DASHBOARD_UNAUTHORIZED_HEADERS = { 'www-authenticate': ['Basic realm="cafkit dashboard", charset="UTF-8"', 'Bearer realm="cafkit"'] };
 
 /**
  * Starts the operator API on `config.host:config.port` (node:http): the
  * executions, health, metrics, the OpenAPI document, the live feed
- * (`WS /executions/stream`) and the dashboard. Every route but the
- * dashboard's needs a bearer token (401 with `WWW-Authenticate` otherwise,
- * unknown paths included); only GET is served (405 with `Allow: GET`);
+ * (`WS /executions/stream`) and the dashboard. Every route needs a token:
+ * a bearer token (401 with `WWW-Authenticate` otherwise, unknown paths
+ * included), or for the dashboard's own files, which a browser fetches
+ * when it navigates, Basic credentials whose password is a token (the
+ * browser's sign-in dialog); only GET is served (405 with `Allow: GET`);
  * errors are JSON `{"error", "message"}`.
  *
  * Logs `operator API listening` with the URL, the file of a generated token
@@ -142,8 +143,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: RouteTa
   const found = routes.find(url.pathname);
   try {
     if (found?.public) {
+      // The dashboard's files: a bearer token, or Basic credentials whose password is one (what a browser can send when it navigates).
+      const viewer = auth.check(req.headers.authorization) ?? auth.checkBasic(req.headers.authorization);
+      if (!viewer) return sendError(res, 401, 'unauthorized', 'the dashboard needs a token: sign in with any user name and the token as the password', DASHBOARD_UNAUTHORIZED_HEADERS);
       if (req.method !== 'GET') return notAllowed(res);
-      return await found.route.handle(req, res, { principal: PUBLIC, url, params: found.params });
+      return await found.route.handle(req, res, { principal: viewer, url, params: found.params });
     }
     // Before anything else, unknown paths included: without a token nothing about the API shows.
     const principal = auth.check(req.headers.authorization);

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sendError } from './respond.js';
+import { basicPassword } from './auth.js';
 import type { ApiRoute } from './route.js';
 
 /** The dashboard's files: `index.html` and what it loads from `assets/`. */
@@ -61,6 +62,14 @@ async function serveFile(dir: string, name: string, req: IncomingMessage, res: S
   } catch {
     return sendError(res, 404, 'not_found', `no dashboard file ${name}`);
   }
+  // The page served to a browser that signed in with Basic credentials carries the token, so the page can call the API with it.
+  const signedIn = name === 'index.html' ? basicPassword(req.headers.authorization) : undefined;
+  if (signedIn !== undefined) {
+    body = Buffer.from(body.toString('utf8').replace('<head>', `<head>\n  <meta name="cafkit-token" content="${escapeAttribute(signedIn)}">`), 'utf8');
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', ...pageHeaders(req), 'content-length': String(body.length) });
+    res.end(body);
+    return;
+  }
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
   const headers: Record<string, string> = {
     'content-type': type,
@@ -90,6 +99,10 @@ function pageHeaders(req: IncomingMessage): Record<string, string> {
       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     'x-frame-options': 'DENY',
   };
+}
+
+function escapeAttribute(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {

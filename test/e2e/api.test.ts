@@ -245,7 +245,7 @@ describe('operator API against a real broker, emulator and SQLite store', () => 
     assert.equal((missing.body as { error: string }).error, 'not_found');
   });
 
-  test('without a valid token every route but the dashboard is 401 with WWW-Authenticate; other methods 405 with Allow', async () => {
+  test('without a valid token every route is 401 with WWW-Authenticate; other methods 405 with Allow', async () => {
     const id = (await list('')).items[0]!.execution_id;
     const routes: Array<[string, string]> = [
       ['/executions', '/executions'],
@@ -272,35 +272,53 @@ describe('operator API against a real broker, emulator and SQLite store', () => 
       assert.equal(answer.headers.get('allow'), 'GET');
       assert.equal((answer.body as { error: string }).error, 'method_not_allowed');
     }
-    assert.equal((await get('/', null, '/', { method: 'POST' })).status, 405);
+    // The dashboard's files too; its challenge is Basic first, which a browser answers with its sign-in dialog.
+    for (const [url, route] of [['/', '/'], ['/assets/app.js', '/assets/{file}'], ['/assets/nope.js', '/assets/{file}']] as const) {
+      for (const authorization of [undefined, `Basic ${Buffer.from('x:wrong-token-0123456789').toString('base64')}`, 'Bearer wrong-token-0123456789abcdef']) {
+        const res = await fetch(`${processor!.api.url}${url}`, { headers: authorization ? { authorization } : {} });
+        const body = (await res.json()) as { error: string };
+        answers.push({ route, status: res.status, body, contentType: res.headers.get('content-type') ?? '' });
+        assert.equal(res.status, 401, `${url} with ${authorization ?? 'nothing'}`);
+        assert.equal(body.error, 'unauthorized');
+        assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="cafkit dashboard", charset="UTF-8", Bearer realm="cafkit"$/);
+      }
+    }
+    assert.equal((await get('/', READ, '/', { method: 'POST' })).status, 405);
     const unknown = await get('/no/such/route', READ);
     assert.equal(unknown.status, 404);
     const plain = await get('/executions/stream', READ, '/executions/stream');
     assert.equal(plain.status, 426, 'a plain GET of the feed asks for the upgrade');
   });
 
-  test('the dashboard is served without a token, with types and ETags, and nothing outside its folder', async () => {
-    const page = await get('/', null, '/');
+  test('the dashboard is served with a token (bearer, or Basic with the token as the password), with types and ETags, and nothing outside its folder', async () => {
+    const page = await get('/', READ, '/');
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(page.text, /<script type="module" src="assets\/app\.js">/);
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     const etag = page.headers.get('etag');
     assert.ok(etag);
-    assert.equal((await get('/', null, undefined, { headers: { 'if-none-match': etag } })).status, 304);
-    const js = await get('/assets/app.js', null, '/assets/{file}');
+    assert.equal((await get('/', READ, undefined, { headers: { 'if-none-match': etag } })).status, 304);
+    assert.doesNotMatch(page.text, /cafkit-token/, 'a bearer request gets the plain page');
+    // A browser signed in with Basic credentials gets the page with its token, not cached.
+    const signedIn = await fetch(`${processor!.api.url}/`, { headers: { authorization: `Basic ${Buffer.from(`analyst:${READ}`).toString('base64')}` } });
+    assert.equal(signedIn.status, 200);
+    assert.equal(signedIn.headers.get('cache-control'), 'no-store');
+    assert.ok((await signedIn.text()).includes(`<meta name="cafkit-token" content="${READ}">`));
+    const js = await get('/assets/app.js', READ, '/assets/{file}');
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type') ?? '', /^text\/javascript/);
     assert.equal(js.text, readFileSync(path.join(EXAMPLES, '..', 'lib', 'api', 'dashboard', 'app.js'), 'utf8'));
-    const css = await get('/assets/style.css', null, '/assets/{file}');
+    const css = await get('/assets/style.css', READ, '/assets/{file}');
     assert.match(css.headers.get('content-type') ?? '', /^text\/css/);
     for (const bad of ['/assets/nope.js', '/assets/..%2Fserver.ts', '/assets/%2e%2e%2fserver.ts', '/assets/.hidden.js', '/assets/index.html%00.js', '/assets/server.ts']) {
-      const answer = await get(bad, null, '/assets/{file}');
+      const answer = await get(bad, READ, '/assets/{file}');
       assert.equal(answer.status, 404, bad);
       assert.equal((answer.body as { error: string }).error, 'not_found');
     }
-    // A path that walks out of /assets/ is another route: not public.
-    assert.equal((await get('/assets/../executions', null)).status, 401);
+    // A path that walks out of /assets/ is another route, which takes no Basic credentials.
+    const out = await fetch(`${processor!.api.url}/assets/../executions`, { headers: { authorization: `Basic ${Buffer.from(`x:${READ}`).toString('base64')}` } });
+    assert.equal(out.status, 401);
   });
 
   test('pages cover executions only in SQLite (after a restart) and one only in the cache (running), with no duplicate or gap', async () => {

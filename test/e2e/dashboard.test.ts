@@ -115,7 +115,8 @@ describe('dashboard: a real Chromium shows executions live from the operator API
     api = await startApiServer({ config: config.api, home, log, runtime, activity, cache });
     // Debian's chromium runs as root in CI containers, where its sandbox cannot start: --no-sandbox.
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
-    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    // As a person signing in through the browser's dialog: any user name, the token as the password.
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 }, httpCredentials: { username: 'analyst', password: TOKEN } });
     context.on('request', (r) => requested.push(r.url()));
     context.setDefaultTimeout(20_000);
     context.on('weberror', (e) => pageErrors.push(e.error().message));
@@ -303,6 +304,28 @@ describe('dashboard: a real Chromium shows executions live from the operator API
       await shows(other.locator('#count-failed'), '1');
     } finally {
       await other.close();
+    }
+  });
+
+  test('without credentials the page itself is refused (401); signed in through the browser alone, the page gets its token and goes live', async () => {
+    const stranger = await browser!.newContext();
+    try {
+      // Headless Chromium cannot show the sign-in dialog (its navigation fails), so ask through the context's own HTTP client.
+      const refused = await stranger.request.get(`${api!.url}/`);
+      assert.equal(refused.status(), 401);
+      assert.match(refused.headers()['www-authenticate'] ?? '', /^Basic realm="cafkit dashboard"/);
+      assert.doesNotMatch(await refused.text(), /<html/i, 'nothing of the page');
+    } finally {
+      await stranger.close();
+    }
+    const signedIn = await context.newPage();
+    signedIn.on('websocket', (ws) => requested.push(ws.url()));
+    try {
+      await signedIn.goto(`${api!.url}/`);
+      await shows(signedIn.locator('#feed-state'), 'Feed: live');
+      await shows(signedIn.locator('#count-failed'), '1');
+    } finally {
+      await signedIn.close();
     }
   });
 

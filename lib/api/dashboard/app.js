@@ -39,7 +39,12 @@ function el(tag, props = {}, ...children) {
 
 let token = null;
 
-/** The token from `#token=…` (then removed from the address bar, so it is not bookmarked or shared), else from this tab's storage. */
+/**
+ * The token from `#token=…` (then removed from the address bar, so it is not
+ * bookmarked or shared), else from this tab's storage, else the one the
+ * browser signed in with (the server puts it in a meta tag of the page it
+ * served to those credentials).
+ */
 function takeToken() {
   const fragment = new URLSearchParams(location.hash.slice(1));
   const fromUrl = fragment.get('token');
@@ -47,7 +52,11 @@ function takeToken() {
     sessionStorage.setItem(TOKEN_KEY, fromUrl);
     history.replaceState(null, '', location.pathname + location.search);
   }
-  return sessionStorage.getItem(TOKEN_KEY);
+  const stored = sessionStorage.getItem(TOKEN_KEY);
+  if (stored) return stored;
+  const signedIn = document.querySelector('meta[name="cafkit-token"]')?.getAttribute('content');
+  if (signedIn) sessionStorage.setItem(TOKEN_KEY, signedIn);
+  return signedIn || null;
 }
 
 function showLogin(message) {
