@@ -1,4 +1,5 @@
-import { Client, type IFrame, type IMessage, type StompSubscription } from '@stomp/stompjs';
+import { Client, type IFrame, type IMessage, type IStompSocket, type StompSubscription } from '@stomp/stompjs';
+import WebSocket from 'ws';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { SocketAdapter, type TlsMaterial } from './tls-socket.js';
 import {
@@ -18,7 +19,11 @@ import { silentLog, type Log } from '../log/log.js';
 
 /** Options for {@link StompTransport}. */
 export interface StompTransportOptions {
-  /** `stomp+ssl://host:port` (TLS, verified) or `stomp://host:port` (plain, for debugging). */
+  /**
+   * `stomp+ssl://host:port` (TLS, verified), `wss://host:port/path` (STOMP
+   * over a TLS WebSocket, verified), or `stomp://` / `ws://` (plain, for
+   * debugging).
+   */
   url: string;
   login?: string;
   passcode?: string;
@@ -40,6 +45,8 @@ export interface BrokerAddress {
   secure: boolean;
   host: string;
   port: number;
+  /** For STOMP over WebSocket: the URL to dial (scheme, host, port, path). */
+  webSocketUrl?: string;
 }
 
 /** Parses `stomp+ssl://host:port`; names the problem when it cannot. */
@@ -51,13 +58,18 @@ export function parseStompUrl(url: string): BrokerAddress {
     throw new Error(`broker URL "${url}" is not a URL (expected stomp+ssl://host:port)`);
   }
   const scheme = parsed.protocol.replace(/:$/, '');
-  const secure = scheme === 'stomp+ssl' || scheme === 'stomp+tls';
-  if (!secure && scheme !== 'stomp') {
-    throw new Error(`broker URL scheme "${scheme}" is not supported by the STOMP transport (use stomp+ssl:// or stomp://)`);
-  }
-  const port = Number(parsed.port || (secure ? 65001 : 61613));
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) throw new Error(`broker URL "${url}" has no host`);
+  if (scheme === 'wss' || scheme === 'ws') {
+    if (parsed.username || parsed.password) throw new Error(`broker URL "${parsed.host}" carries credentials; give the broker user and password instead`);
+    const secure = scheme === 'wss';
+    return { secure, host, port: Number(parsed.port || (secure ? 443 : 80)), webSocketUrl: parsed.href };
+  }
+  const secure = scheme === 'stomp+ssl' || scheme === 'stomp+tls';
+  if (!secure && scheme !== 'stomp') {
+    throw new Error(`broker URL scheme "${scheme}" is not supported by the STOMP transport (use stomp+ssl://, wss://, stomp:// or ws://)`);
+  }
+  const port = Number(parsed.port || (secure ? 65001 : 61613));
   return { secure, host, port };
 }
 
@@ -80,7 +92,10 @@ interface PendingReceipt {
 }
 
 /**
- * STOMP 1.2 over TLS, on @stomp/stompjs with a TLS socket of ours.
+ * STOMP 1.2 over TLS (a TLS socket of ours), or over a WebSocket (`wss://`,
+ * with the `ws` package), on @stomp/stompjs. Either way the TLS handshake
+ * (chain, expiry, host name) completes before stompjs sees the socket open,
+ * so CONNECT, with the credentials, never reaches an unverified peer.
  *
  * Reconnects forever with capped, jittered exponential backoff and renews
  * every subscription after each reconnect. Each connection has a generation
@@ -107,7 +122,7 @@ export class StompTransport implements Transport {
   private attempt = 0;
   private nextId = 0;
   private currentState: TransportState = 'disconnected';
-  private lastSocket: SocketAdapter | undefined;
+  private lastSocket: { lastError: Error | undefined } | undefined;
   private lastError: Error | undefined;
   private waitAbort = new AbortController();
   private firstConnect: { resolve: () => void; promise: Promise<void> } | undefined;
@@ -115,7 +130,7 @@ export class StompTransport implements Transport {
   constructor(private readonly options: StompTransportOptions) {
     this.address = parseStompUrl(options.url);
     this.log = options.log ?? silentLog;
-    if (!this.address.secure) this.log.warn('broker connection is NOT encrypted (stomp://); use stomp+ssl:// outside development', { url: options.url });
+    if (!this.address.secure) this.log.warn('broker connection is NOT encrypted (stomp:// or ws://); use stomp+ssl:// or wss:// outside development', { url: options.url });
     if (options.tls?.insecure) this.log.warn('INSECURE: broker certificate verification is OFF; anyone on the path can read the credentials', { url: options.url });
     const heartbeat = options.heartbeat ?? { outgoing: 10_000, incoming: 10_000 };
     this.client = new Client({
@@ -127,6 +142,8 @@ export class StompTransport implements Transport {
       },
       heartbeatOutgoing: heartbeat.outgoing,
       heartbeatIncoming: heartbeat.incoming,
+      // A WebSocket peer that stopped sending heart-beats will not answer a close handshake either.
+      discardWebsocketOnCommFailure: this.address.webSocketUrl !== undefined,
       // stompjs waits 1 ms; the real, jittered wait happens in beforeConnect.
       reconnectDelay: 1,
       connectionTimeout: options.connectTimeoutMs ?? 15_000,
@@ -246,14 +263,46 @@ export class StompTransport implements Transport {
     return target;
   }
 
-  private openSocket(): SocketAdapter {
-    this.lastSocket = new SocketAdapter({
+  private openSocket(): IStompSocket {
+    if (this.address.webSocketUrl !== undefined) return this.openWebSocket(this.address.webSocketUrl);
+    const socket = new SocketAdapter({
       host: this.address.host,
       port: this.address.port,
       secure: this.address.secure,
       tls: this.options.tls,
     });
-    return this.lastSocket;
+    this.lastSocket = socket;
+    return socket;
+  }
+
+  /**
+   * `ws` verifies chain, expiry and host name during the TLS handshake and
+   * fires `open` only after the HTTP upgrade that follows it; a failed check
+   * surfaces as `error` then `close`, and stompjs never writes CONNECT.
+   */
+  private openWebSocket(url: string): IStompSocket {
+    const material = this.options.tls ?? {};
+    const socket = new WebSocket(url, ['v12.stomp'], {
+      ...(this.address.secure
+        ? {
+            ca: material.ca,
+            cert: material.cert,
+            key: material.key,
+            passphrase: material.passphrase,
+            ...(material.servername !== undefined ? { servername: material.servername } : {}),
+            rejectUnauthorized: !material.insecure,
+            minVersion: 'TLSv1.2' as const,
+          }
+        : {}),
+      handshakeTimeout: this.options.connectTimeoutMs ?? 15_000,
+      perMessageDeflate: false,
+    });
+    const state = { lastError: undefined as Error | undefined };
+    socket.on('error', (error) => {
+      state.lastError = error;
+    });
+    this.lastSocket = state;
+    return socket as unknown as IStompSocket;
   }
 
   private async waitBeforeAttempt(): Promise<void> {
@@ -284,7 +333,9 @@ export class StompTransport implements Transport {
     const headers: Record<string, string> = {
       id: record.id,
       ack: 'client-individual',
+      // ActiveMQ reads the first, RabbitMQ the second; each ignores the other's.
       'activemq.prefetchSize': String(Math.max(1, record.options.prefetch)),
+      'prefetch-count': String(Math.max(1, record.options.prefetch)),
     };
     const confirm = record.confirm;
     if (confirm) {
