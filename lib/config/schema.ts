@@ -17,7 +17,10 @@ const TlsFilesSchema = {
 
 /** The broker connection. */
 export const BrokerConfigSchema = z.strictObject({
-  url: z.string().regex(/^(stomp\+ssl|stomp\+tls|stomp):\/\/[^/]+$/, 'must look like stomp+ssl://host:port'),
+  /** `stomp+ssl://host:port`, `wss://host:port/path` (STOMP over WebSocket) or `amqps://host:port` (AMQP 1.0); `stomp://`, `ws://`, `amqp://` unencrypted, for development. */
+  url: z.string().regex(/^((stomp\+ssl|stomp\+tls|stomp|amqps|amqp):\/\/[^/]+|(wss|ws):\/\/[^/]+(\/\S*)?)$/, 'must look like stomp+ssl://host:port, wss://host:port/path or amqps://host:port'),
+  /** Virtual host: STOMP's `host` header (default: the URL's host; RabbitMQ wants `/`), AMQP's `vhost:<name>` open hostname. */
+  vhost: z.string().min(1).optional(),
   user: z.string().min(1),
   password: z.string().min(1),
   ...TlsFilesSchema,

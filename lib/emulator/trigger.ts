@@ -1,4 +1,4 @@
-import { StompTransport } from '../broker/stomp-tls.js';
+import { transportFor } from '../broker/transport-for.js';
 import type { Destination, Subscription, Transport } from '../broker/transport.js';
 import { readAcknowledgement } from '../wire/acknowledgement.js';
 import { actionQueueName, Headers } from '../wire/headers.js';
@@ -13,10 +13,12 @@ import type { EmulatorStore } from './store.js';
 
 /** How the emulator reaches the broker, logged in as the platform's broker user. */
 export interface EmulatorBrokerOptions {
-  /** `stomp+ssl://host:port` (or `stomp://` for debugging). */
+  /** `stomp+ssl://host:port`, `wss://host:port/path` or `amqps://host:port` (plain variants for debugging). */
   url: string;
   login: string;
   passcode: string;
+  /** Virtual host (RabbitMQ: `/`). */
+  vhost?: string;
   /** PEM contents of the CA that signed the broker's certificate. */
   tls?: { ca?: string };
   /** How long start-up waits for the first connection before going on without it (ms, default 15 s). */
@@ -59,10 +61,11 @@ export class TriggerSide {
     this.transport =
       deps.transport ??
       (broker &&
-        new StompTransport({
+        transportFor({
           url: broker.url,
           login: broker.login,
           passcode: broker.passcode,
+          vhost: broker.vhost,
           tls: broker.tls?.ca !== undefined ? { ca: broker.tls.ca } : undefined,
           log: this.log,
         }));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import { readPem } from '../config/load.js';
-import { StompTransport } from '../broker/stomp-tls.js';
+import { transportFor } from '../broker/transport-for.js';
 import type { Destination, Subscription, Transport } from '../broker/transport.js';
 import { RestClient } from '../rest/client.js';
 import { silentLog, type Log } from '../log/log.js';
@@ -166,10 +166,11 @@ export function createRuntime(config: Config, processors: ProcessorDefinition<an
 /** The broker transport the config describes. */
 export function createTransport(config: Config, log: Log): Transport {
   const b = config.broker;
-  return new StompTransport({
+  return transportFor({
     url: b.url,
     login: b.user,
     passcode: b.password,
+    vhost: b.vhost,
     tls: { ca: readPem(b.ca), cert: readPem(b.cert), key: readPem(b.key), passphrase: b.passphrase, servername: b.servername, insecure: b.insecure },
     heartbeat: { outgoing: b.heartbeat_ms, incoming: b.heartbeat_ms },
     reconnect: { initialMs: b.reconnect_initial_ms, maxMs: b.reconnect_max_ms },
