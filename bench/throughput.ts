@@ -20,109 +20,12 @@ import { cert } from '../test/support/certs.js';
 import { BENCH_SECRETS } from './alert-secrets.js';
 import { stringify as toYaml } from 'yaml';
 import { createInterface } from 'node:readline';
-import { StompTransport } from '../lib/broker/stomp-tls.js';
+import { cpuMs, measure as measureOn, median, platformTarget, type Result } from './measure.js';
 import { PACKAGE_ROOT } from '../lib/cli/dev-state.js';
 
 const M = Number(process.env['BENCH_MESSAGES'] ?? 10000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 25);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-
-interface Result {
-  name: string;
-  messages: number;
-  seconds: number;
-  perSecond: number;
-  p50ms: number;
-  p99ms: number;
-  peakRssMb: number;
-  /** CPU time (user + system) the consumer process spent per message, in microseconds. */
-  cpuUsPerMessage: number;
-  /** The same for the broker's JVM and for this (producing) process: with 2 cores, together they show whether the machine was saturated. */
-  brokerCpuUsPerMessage: number;
-  benchCpuUsPerMessage: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** User + system CPU time of a process so far, in ms (from /proc, in clock ticks of 10 ms). */
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-function peakRss(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return Math.round(kb / 1024);
-}
-
-async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
-  let seen = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (pattern.test(seen)) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`consumer exited (${code}) before it was ready:\n${seen}`)));
-  });
-}
-
-async function measure(platform: Platform, name: string, consumer: ChildProcess, actionId: number, queue: string): Promise<Result> {
-  await waitForLine(consumer, /processing/);
-  const b = platform.broker;
-  const link = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
-  await link.connect();
-  const replyQueue = `acks.${b.orgId}.bench`;
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  let resolveAll!: () => void;
-  const all = new Promise<void>((resolve) => (resolveAll = resolve));
-  const sub = link.subscribe({ kind: 'queue', name: replyQueue }, { prefetch: 1000, confirm: true }, (reply) => {
-    void reply.ack();
-    const id = reply.headers['correlation-id']!;
-    const started = sentAt.get(id);
-    if (started === undefined) return;
-    sentAt.delete(id);
-    latencies.push(performance.now() - started);
-    if (latencies.length === M) resolveAll();
-  });
-  await sub.ready;
-  const body = JSON.stringify({ action_id: actionId, type_id: 0, incident: { id: 2095, name: 'bench', severity_code: 4, vers: 1 }, properties: { n: 1 }, type_info: {}, user: { id: 1, email: 'a@b.c' } });
-  const brokerPid = platform.broker.pid()!;
-  const cpu0 = cpuMs(consumer.pid!);
-  const broker0 = cpuMs(brokerPid);
-  const own0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let i = 0; i < M; i++) {
-    const id = `${name}-${i}`;
-    sentAt.set(id, performance.now());
-    // Confirm every 100th send so the producer cannot run away from the broker.
-    const send = link.send(`/queue/${queue}`, body, { headers: { 'correlation-id': id, 'reply-to': `/queue/${replyQueue}`, Co3ContextToken: 'bench' }, confirm: i % 100 === 99, text: true });
-    if (i % 100 === 99) await send;
-  }
-  await all;
-  const seconds = (performance.now() - t0) / 1000;
-  const rss = peakRss(consumer.pid!);
-  const cpuUsPerMessage = ((cpuMs(consumer.pid!) - cpu0) * 1000) / M;
-  const brokerCpuUsPerMessage = ((cpuMs(brokerPid) - broker0) * 1000) / M;
-  const own = process.cpuUsage(own0);
-  const benchCpuUsPerMessage = (own.user + own.system) / M;
-  consumer.kill('SIGTERM');
-  await once(consumer, 'exit');
-  await sub.unsubscribe();
-  await link.close();
-  latencies.sort((x, y) => x - y);
-  return { name, messages: M, seconds, perSecond: M / seconds, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99), peakRssMb: rss, cpuUsPerMessage, brokerCpuUsPerMessage, benchCpuUsPerMessage };
-}
 
 interface AlertServers {
   pid: number;
@@ -216,16 +119,16 @@ async function main(): Promise<void> {
         env: { ...process.env, BENCH_URL: b.url, BENCH_USER: b.processor.user, BENCH_PASSWORD: b.processor.password, BENCH_CA: b.ca, BENCH_QUEUE: queue, BENCH_PREFETCH: String(CONCURRENCY) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      results.push(await measure(platform, `floor-r${round}`, floor, echoId, queue));
+      results.push(await measureOn(platformTarget(platform), `floor-r${round}`, floor, echoId, queue, M));
       // (b) as in the issue: the Echo handler, activities off.
-      results.push(await measure(platform, `cafkit-r${round}`, spawnCafkit('none'), echoId, queue));
+      results.push(await measureOn(platformTarget(platform), `cafkit-r${round}`, spawnCafkit('none'), echoId, queue, M));
       // (c) the same with signed activities stored in a JSON Lines file and SQLite.
-      results.push(await measure(platform, `activity-r${round}`, spawnCafkit(`file:${path.join(home, `r${round}.jsonl`)},sqlite:${path.join(home, `r${round}.db`)}`), echoId, queue));
+      results.push(await measureOn(platformTarget(platform), `activity-r${round}`, spawnCafkit(`file:${path.join(home, `r${round}.jsonl`)},sqlite:${path.join(home, `r${round}.db`)}`), echoId, queue, M));
       // (d) the same with every alert channel on; its own home, so what one round leaves queued or spilled is not the next one's load.
       const alertHome = path.join(home, `alerts-r${round}`);
       mkdirSync(alertHome, { recursive: true });
       const serversBefore = serversCpuMs(servers, rsyslog.pid());
-      results.push(await measure(platform, `alerts-r${round}`, spawnCafkit(`file:${path.join(alertHome, 'activities.jsonl')},sqlite:${path.join(alertHome, 'activities.db')}`, { CAFKIT_HOME: alertHome, CAFKIT_CONFIG: alertConfig }), echoId, queue));
+      results.push(await measureOn(platformTarget(platform), `alerts-r${round}`, spawnCafkit(`file:${path.join(alertHome, 'activities.jsonl')},sqlite:${path.join(alertHome, 'activities.db')}`, { CAFKIT_HOME: alertHome, CAFKIT_CONFIG: alertConfig }), echoId, queue, M));
       delivered.push({ round, ...(await servers.counts()), syslog: rsyslog.messages().length, servers_cpu_us_per_msg: Math.round(((serversCpuMs(servers, rsyslog.pid()) - serversBefore) * 1000) / M) });
     }
     // BENCH_CHANNELS=each: one more run per channel alone, to see what each costs.
@@ -236,7 +139,7 @@ async function main(): Promise<void> {
         mkdirSync(channelHome, { recursive: true });
         const file = path.join(channelHome, 'alerting.yaml');
         writeFileSync(file, alertingConfig(servers, rsyslog.tcpPort, channel));
-        const r = await measure(platform, `only-${channel}`, spawnCafkit(`file:${path.join(channelHome, 'activities.jsonl')},sqlite:${path.join(channelHome, 'activities.db')}`, { CAFKIT_HOME: channelHome, CAFKIT_CONFIG: file }), echoId, queue);
+        const r = await measureOn(platformTarget(platform), `only-${channel}`, spawnCafkit(`file:${path.join(channelHome, 'activities.jsonl')},sqlite:${path.join(channelHome, 'activities.db')}`, { CAFKIT_HOME: channelHome, CAFKIT_CONFIG: file }), echoId, queue, M);
         perChannel.push({ channel, perSecond: r.perSecond, cpuUsPerMessage: r.cpuUsPerMessage });
       }
     }
