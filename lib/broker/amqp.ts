@@ -16,6 +16,7 @@ import {
   type TransportState,
 } from './transport.js';
 import { silentLog, type Log } from '../log/log.js';
+import { ConnectionState } from './connection-state.js';
 
 /** How a broker names queues and topics in AMQP 1.0 addresses. */
 export type AmqpAddressStyle = 'rabbitmq';
@@ -140,15 +141,13 @@ export class AmqpTransport implements Transport {
   private readonly log: Log;
   private readonly subscriptions = new Set<SubscriptionRecord>();
   private readonly pending = new Map<Delivery, PendingSend>();
-  private readonly listeners = new Set<StateListener>();
   private confirmedTargets = new Set<string>();
   private current: Attempt | undefined;
   private generation = 0;
   private attempt = 0;
   private active = false;
   private retryTimer: NodeJS.Timeout | undefined;
-  private currentState: TransportState = 'disconnected';
-  private firstConnect: { resolve: () => void; promise: Promise<void> } | undefined;
+  private readonly conn = new ConnectionState();
 
   constructor(private readonly options: AmqpTransportOptions) {
     this.address = parseAmqpUrl(options.url);
@@ -161,37 +160,23 @@ export class AmqpTransport implements Transport {
   }
 
   get state(): TransportState {
-    return this.currentState;
+    return this.conn.state;
   }
 
   onState(listener: StateListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.conn.onState(listener);
   }
 
   connect(signal?: AbortSignal): Promise<void> {
-    if (this.currentState === 'connected') return Promise.resolve();
-    if (!this.firstConnect) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.firstConnect = { resolve, promise };
-    }
+    if (this.conn.state === 'connected') return Promise.resolve();
+    // Asked before dialling, so the promise exists before any connection can report.
+    const pending = this.conn.firstConnected(signal);
     if (!this.active) {
       this.active = true;
       this.setState('connecting');
       this.dial();
     }
-    const pending = this.firstConnect.promise;
-    if (!signal) return pending;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('connect aborted'));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.then(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      });
-    });
+    return pending;
   }
 
   subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription {
@@ -340,7 +325,6 @@ export class AmqpTransport implements Transport {
     this.attempt = 0;
     for (const record of this.subscriptions) this.attachReceiver(record, attempt);
     this.setState('connected');
-    this.firstConnect?.resolve();
   }
 
   private ended(attempt: Attempt): void {
@@ -436,8 +420,7 @@ export class AmqpTransport implements Transport {
   }
 
   private setState(state: TransportState, detail?: Parameters<StateListener>[1]): void {
-    this.currentState = state;
-    for (const listener of this.listeners) listener(state, detail);
+    this.conn.set(state, detail);
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type TransportState,
 } from './transport.js';
 import { silentLog, type Log } from '../log/log.js';
+import { ConnectionState } from './connection-state.js';
 
 /** Options for {@link StompTransport}. */
 export interface StompTransportOptions {
@@ -114,18 +115,16 @@ export class StompTransport implements Transport {
   private readonly log: Log;
   private readonly subscriptions = new Map<string, SubscriptionRecord>();
   private readonly receipts = new Map<string, PendingReceipt>();
-  private readonly listeners = new Set<StateListener>();
   /** Destinations already written to with a confirmed send on this connection. */
   private confirmedTargets = new Set<string>();
   private readonly targets = new Map<string, string>();
   private generation = 0;
   private attempt = 0;
   private nextId = 0;
-  private currentState: TransportState = 'disconnected';
   private lastSocket: { lastError: Error | undefined } | undefined;
   private lastError: Error | undefined;
   private waitAbort = new AbortController();
-  private firstConnect: { resolve: () => void; promise: Promise<void> } | undefined;
+  private readonly conn = new ConnectionState();
 
   constructor(private readonly options: StompTransportOptions) {
     this.address = parseStompUrl(options.url);
@@ -157,37 +156,23 @@ export class StompTransport implements Transport {
   }
 
   get state(): TransportState {
-    return this.currentState;
+    return this.conn.state;
   }
 
   onState(listener: StateListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.conn.onState(listener);
   }
 
   connect(signal?: AbortSignal): Promise<void> {
-    if (this.currentState === 'connected') return Promise.resolve();
-    if (!this.firstConnect) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.firstConnect = { resolve, promise };
-    }
+    if (this.conn.state === 'connected') return Promise.resolve();
+    // Asked before dialling, so the promise exists before any connection can report.
+    const pending = this.conn.firstConnected(signal);
     if (!this.client.active) {
       this.waitAbort = new AbortController();
       this.setState('connecting');
       this.client.activate();
     }
-    const pending = this.firstConnect.promise;
-    if (!signal) return pending;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('connect aborted'));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.then(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      });
-    });
+    return pending;
   }
 
   subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription {
@@ -325,7 +310,6 @@ export class StompTransport implements Transport {
     this.lastError = undefined;
     for (const record of this.subscriptions.values()) this.activate(record);
     this.setState('connected');
-    this.firstConnect?.resolve();
   }
 
   private activate(record: SubscriptionRecord): void {
@@ -412,8 +396,7 @@ export class StompTransport implements Transport {
   }
 
   private setState(state: TransportState, detail?: Parameters<StateListener>[1]): void {
-    this.currentState = state;
-    for (const listener of this.listeners) listener(state, detail);
+    this.conn.set(state, detail);
   }
 }
 
