@@ -52,26 +52,14 @@ const InputCase = z.strictObject({
   taskRule: z.string().optional(),
   observableRule: z.string().optional(),
 });
-const InputUpdateCase = z.strictObject({
-  title: z.string().min(1).optional(),
-  description: z.string().min(1).optional(),
-  severity: Severity.optional(),
-  startDate: Millis.optional(),
-  endDate: Millis.optional(),
-  tags: z.array(z.string().min(1)).optional(),
-  flag: z.boolean().optional(),
-  tlp: Tlp.optional(),
-  pap: Pap.optional(),
-  status: CaseStatus.optional(),
-  summary: z.string().optional(),
-  assignee: z.string().optional(),
-  impactStatus: z.enum(['NoImpact', 'WithImpact', 'NotApplicable']).optional(),
-  customFields: z.unknown().optional(),
-  taskRule: z.string().optional(),
-  observableRule: z.string().optional(),
-  addTags: z.array(z.string()).optional(),
-  removeTags: z.array(z.string()).optional(),
-});
+// The update takes the case's own fields (none required), less the ones only creation sets, plus these.
+const InputUpdateCase = InputCase.omit({ caseTemplate: true, tasks: true, pages: true, sharingParameters: true })
+  .partial()
+  .extend({
+    impactStatus: z.enum(['NoImpact', 'WithImpact', 'NotApplicable']).optional(),
+    addTags: z.array(z.string()).optional(),
+    removeTags: z.array(z.string()).optional(),
+  });
 const taskFields = {
   group: z.string().optional(),
   description: z.string().optional(),
