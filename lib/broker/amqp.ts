@@ -302,6 +302,11 @@ export class AmqpTransport implements Transport {
     connection.on('connection_close', remember);
     connection.on('disconnected', remember);
     connection.on('error', (error: unknown) => (attempt.error ??= asError(error)));
+    // Without a listener rhea writes these to stderr with a hex dump. RabbitMQ sends one when it closes a connection we already closed (after a session error).
+    connection.on('protocol_error', (error: unknown) => {
+      attempt.error ??= asError(error);
+      this.log.debug('AMQP protocol error; the connection is dropped', { error: asError(error).message });
+    });
     connection.on('accepted', (context) => this.settleSend(context.delivery));
     connection.on('rejected', (context) => this.settleSend(context.delivery, dispositionError('rejected', context.delivery)));
     connection.on('released', (context) => this.settleSend(context.delivery, dispositionError('released', context.delivery)));
@@ -310,7 +315,7 @@ export class AmqpTransport implements Transport {
     connection.on('sender_close', (context) => this.senderFailed(attempt, context));
     connection.on('receiver_error', (context) => this.receiverFailed(context));
     connection.on('receiver_close', (context) => this.receiverFailed(context));
-    connection.on('session_error', remember);
+    connection.on('session_error', (context) => this.sessionFailed(attempt, context));
     attempt.timer = setTimeout(() => {
       attempt.error ??= new Error(`no AMQP connection to ${host}:${port} within ${this.options.connectTimeoutMs ?? 15_000} ms`);
       attempt.socket?.destroy();
@@ -401,6 +406,35 @@ export class AmqpTransport implements Transport {
     }
   }
 
+  /**
+   * RabbitMQ answers a link it refuses (access to a queue) by ending the
+   * whole session, not the link, and every link of the connection lives on
+   * that one session. The subscription or send the error names is refused;
+   * everything else is failed as "not connected" (so it is retried, never
+   * dead-lettered), and the connection is closed to start over on a fresh
+   * session after the usual backoff.
+   */
+  private sessionFailed(attempt: Attempt, context: EventContext): void {
+    const error = asError(context.session?.error ?? 'session ended by the broker');
+    attempt.error ??= error;
+    const names = (address: string) => error.message.includes(`'${address.replace(/^\/(queue|topic)\//, '')}'`);
+    for (const record of this.subscriptions) {
+      const address = amqpAddress(record.destination, this.options.addressStyle);
+      if (record.receiver?.connection === attempt.connection) record.receiver = undefined;
+      if (!names(address)) continue;
+      if (record.confirm) {
+        record.confirm.reject(new Error(`broker refused the subscription to ${address}: ${error.message}`));
+        record.confirm = undefined;
+      } else {
+        this.log.error('broker refused a subscription', { destination: record.destination.name, error: error.message });
+      }
+    }
+    for (const [delivery, pending] of this.pending) if (names(pending.target)) this.settleSend(delivery, error);
+    const generation = attempt.generation;
+    if (generation !== undefined) this.failPending((p) => p.generation === generation, new NotConnectedError(`wait for a confirmation (the broker ended the session: ${error.message})`));
+    if (!attempt.ended) attempt.connection.close();
+  }
+
   private settleSend(delivery: Delivery | undefined, error?: Error): void {
     const pending = delivery && this.pending.get(delivery);
     if (!pending) return;
@@ -424,13 +458,8 @@ export class AmqpTransport implements Transport {
   }
 }
 
-/** A delivered message; `nack` is the AMQP extra over {@link InboundMessage}. */
-export interface AmqpInboundMessage extends InboundMessage {
-  /** Gives the message back: `requeue` releases it (redelivered), otherwise rejects it (dropped or dead-lettered). */
-  nack(requeue: boolean): Promise<boolean>;
-}
-
-class AmqpInbound implements AmqpInboundMessage {
+/** A delivered message. */
+class AmqpInbound implements InboundMessage {
   readonly headers: Record<string, string>;
   readonly body: string;
   readonly size: number;
@@ -458,6 +487,7 @@ class AmqpInbound implements AmqpInboundMessage {
     return this.settle(() => this.delivery.accept());
   }
 
+  /** `requeue` releases the message (delivered again); otherwise it is rejected (RabbitMQ drops it, or dead-letters it where the queue has a dead-letter exchange). */
   async nack(requeue: boolean): Promise<boolean> {
     return this.settle(() => (requeue ? this.delivery.release() : this.delivery.reject({ condition: 'amqp:internal-error', description: 'refused by the processor' })));
   }

@@ -87,6 +87,8 @@ interface SubscriptionRecord {
 
 interface PendingReceipt {
   generation: number;
+  /** The destination name, for a SUBSCRIBE's receipt. */
+  subscription?: string;
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -125,6 +127,14 @@ export class StompTransport implements Transport {
   private lastError: Error | undefined;
   private waitAbort = new AbortController();
   private readonly conn = new ConnectionState();
+  /**
+   * False on ActiveMQ (from the CONNECTED frame's `server` header), where
+   * every STOMP NACK is a poison ack: the message goes to the dead-letter
+   * queue at once, whatever the `requeue` header says.
+   */
+  nackRequeues = true;
+  /** The ERROR frame that ended connection `generation`, if one did. */
+  private closingError: { generation: number; message: string } | undefined;
 
   constructor(private readonly options: StompTransportOptions) {
     this.address = parseStompUrl(options.url);
@@ -147,7 +157,7 @@ export class StompTransport implements Transport {
       reconnectDelay: 1,
       connectionTimeout: options.connectTimeoutMs ?? 15_000,
       beforeConnect: () => this.waitBeforeAttempt(),
-      onConnect: () => this.connected(),
+      onConnect: (frame) => this.connected(frame.headers['server']),
       onStompError: (frame) => this.stompError(frame),
       onWebSocketClose: () => this.socketClosed(),
       onWebSocketError: () => {},
@@ -286,6 +296,12 @@ export class StompTransport implements Transport {
     socket.on('error', (error) => {
       state.lastError = error;
     });
+    // RabbitMQ's web-stomp answers a refused SUBSCRIBE by closing the
+    // WebSocket (1000, "STOMP died"), with no STOMP ERROR: the close frame is
+    // all the client learns. Our own close sends no reason.
+    socket.on('close', (code, reason) => {
+      if (reason.length || (code !== 1000 && code !== 1005 && code !== 1006)) state.lastError ??= new Error(`the broker closed the WebSocket (${code}${reason.length ? `: ${reason.toString('utf8')}` : ''})`);
+    });
     this.lastSocket = state;
     return socket as unknown as IStompSocket;
   }
@@ -303,7 +319,8 @@ export class StompTransport implements Transport {
     });
   }
 
-  private connected(): void {
+  private connected(server: string | undefined): void {
+    this.nackRequeues = !/^ActiveMQ\b/i.test(server ?? '');
     this.generation++;
     this.confirmedTargets = new Set();
     this.attempt = 0;
@@ -328,6 +345,7 @@ export class StompTransport implements Transport {
       const timer = setTimeout(() => this.settleReceipt(receipt, new Error('broker did not confirm the subscription')), this.options.receiptTimeoutMs ?? 30_000);
       this.receipts.set(receipt, {
         generation,
+        subscription: record.destination.name,
         timer,
         resolve: () => {
           record.confirm = undefined;
@@ -368,6 +386,19 @@ export class StompTransport implements Transport {
       this.settleReceipt(receipt, error);
       return;
     }
+    // RabbitMQ refuses a SUBSCRIBE with an ERROR that has no receipt-id but
+    // names the queue, then still sends the RECEIPT: the named subscription
+    // is the refused one.
+    const refused = [...this.receipts].filter(([, p]) => p.subscription !== undefined && error.message.includes(`'${p.subscription}'`));
+    for (const [id] of refused) this.settleReceipt(id, error);
+    if (refused.length) {
+      this.log.error('broker refused a subscription', { error: error.message });
+      return;
+    }
+    // An ERROR without a receipt-id ends the connection (RabbitMQ refusing a
+    // SUBSCRIBE, for one): it is the reason every confirmation still pending
+    // on this connection will not come.
+    this.closingError = { generation: this.generation, message: error.message };
     this.log.error('broker sent an ERROR frame', { error: error.message });
   }
 
@@ -376,7 +407,9 @@ export class StompTransport implements Transport {
     if (socketError) this.lastError = socketError;
     const closing = !this.client.active;
     const generation = this.generation;
-    this.failReceipts((p) => p.generation === generation, new NotConnectedError('wait for a receipt (connection lost)'));
+    const cause = this.closingError?.generation === generation ? `the broker closed the connection after ${this.closingError.message}` : socketError ? `connection lost: ${socketError.message}` : 'connection lost';
+    // Still a NotConnectedError: a send pending here was not refused itself, so it must not be dead-lettered.
+    this.failReceipts((p) => p.generation === generation, new NotConnectedError(`wait for a receipt (${cause})`));
     if (closing) return;
     this.attempt++;
     this.setState('disconnected', { error: this.lastError, attempt: this.attempt });
@@ -424,6 +457,21 @@ class StompInbound implements InboundMessage {
   async ack(): Promise<boolean> {
     if (!this.live) return false;
     this.frame.ack();
+    return true;
+  }
+
+  /**
+   * A STOMP NACK with RabbitMQ's `requeue` header: RabbitMQ delivers the
+   * message again, or drops it (dead-letters it where the queue has a
+   * dead-letter exchange). ActiveMQ treats every NACK as a poison ack (the
+   * message goes to `ActiveMQ.DLQ.Queue.<name>` at once), so there a
+   * requeue sends nothing: the message stays unacknowledged and is
+   * delivered again once this connection ends.
+   */
+  async nack(requeue: boolean): Promise<boolean> {
+    if (!this.live) return false;
+    if (requeue && !this.transport.nackRequeues) return true;
+    this.frame.nack({ requeue: String(requeue) });
     return true;
   }
 }

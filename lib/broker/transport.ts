@@ -27,6 +27,14 @@ export interface InboundMessage {
    * an acknowledgement on a newer connection would be refused.
    */
   ack(): Promise<boolean>;
+  /**
+   * Gives the message back unconsumed. `requeue: true` asks for it to be
+   * delivered again; `false` asks the broker to drop it or move it to its
+   * own dead-letter queue. Brokers differ (see each transport); cafkit's own
+   * dead-lettering is a copy with the reason, then an ack. Resolves `false`
+   * when the connection that delivered it is gone.
+   */
+  nack(requeue: boolean): Promise<boolean>;
   /** True while the connection that delivered this message is still up. */
   readonly live: boolean;
 }

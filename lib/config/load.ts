@@ -20,6 +20,8 @@ export const ENV_OVERRIDES: Record<string, { key: string[]; type: 'string' | 'in
   CAFKIT_BROKER_USER: { key: ['broker', 'user'], type: 'string' },
   CAFKIT_BROKER_PASSWORD: { key: ['broker', 'password'], type: 'string' },
   CAFKIT_BROKER_CA: { key: ['broker', 'ca'], type: 'string' },
+  /** RabbitMQ wants `/`; ActiveMQ ignores it. */
+  CAFKIT_BROKER_VHOST: { key: ['broker', 'vhost'], type: 'string' },
   CAFKIT_REST_URL: { key: ['rest', 'url'], type: 'string' },
   CAFKIT_REST_CA: { key: ['rest', 'ca'], type: 'string' },
   CAFKIT_API_KEY_ID: { key: ['rest', 'api_key_id'], type: 'string' },

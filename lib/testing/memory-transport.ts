@@ -33,10 +33,11 @@ export class MemoryTransport implements Transport {
     return () => {};
   }
 
-  /** A delivery of `body` on `destination`; `acked` resolves when the framework acknowledges it. */
+  /** A delivery of `body` on `destination`; `acked` resolves when the framework acknowledges it, and rejects if it gives the message back (nack). */
   delivery(destination: Destination, body: string, headers: Record<string, string>): { message: InboundMessage; acked: Promise<void> } {
     let resolve!: () => void;
-    const acked = new Promise<void>((r) => (resolve = r));
+    let reject!: (error: Error) => void;
+    const acked = new Promise<void>((r, j) => ((resolve = r), (reject = j)));
     const message: InboundMessage = {
       destination,
       headers,
@@ -45,6 +46,10 @@ export class MemoryTransport implements Transport {
       live: true,
       async ack() {
         resolve();
+        return true;
+      },
+      async nack(requeue) {
+        reject(new Error(`the message was given back (nack, requeue ${requeue})`));
         return true;
       },
     };

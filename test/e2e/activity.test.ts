@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readFileSync as read } from 'node:fs';
 import { eventually, startPlatform, processorConfig, EXAMPLES, type Platform } from '../support/stack.js';
 import { startMariaDb, type MariaDbInstance } from '../support/mariadb.js';
 import { createActivitySystem } from '../../lib/activity/system.js';
@@ -11,12 +10,12 @@ import { openActivityStore } from '../../lib/activity/sql-store.js';
 import type { ActivityRecord } from '../../lib/activity/record.js';
 import { createRuntime, type Runtime } from '../../lib/runtime/runtime.js';
 import { loadProcessors } from '../../lib/runtime/load-processors.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { brokerLink, transportLabel } from '../support/test-broker.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { runCafkit } from '../support/cli.js';
 
 
-describe('every execution leaves a signed, verifiable record in file, SQLite and MariaDB', () => {
+describe(`every execution leaves a signed, verifiable record in file, SQLite and MariaDB [${transportLabel()}]`, () => {
   let platform: Platform;
   let db: MariaDbInstance;
   let runtime: Runtime | undefined;
@@ -50,7 +49,7 @@ describe('every execution leaves a signed, verifiable record in file, SQLite and
     ];
     for (const inv of invocations) await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' });
     const b = platform.broker;
-    const link = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: read(b.ca, 'utf8') } });
+    const link = brokerLink(b);
     await link.connect();
     await link.send('/queue/actions.201.incident_ops', '{broken', { headers: { 'reply-to': '/queue/acks.201.activity', 'correlation-id': 'bad-activity' } });
     await link.close();
@@ -117,7 +116,7 @@ describe('every execution leaves a signed, verifiable record in file, SQLite and
   });
 });
 
-describe('cafkit keys', () => {
+describe(`cafkit keys [${transportLabel()}]`, () => {
   test('rotate makes the first key, then a new one, keeping old public keys for verifying', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-keys-'));
     try {
@@ -135,7 +134,7 @@ describe('cafkit keys', () => {
   });
 });
 
-describe('a sink that hangs', () => {
+describe(`a sink that hangs [${transportLabel()}]`, () => {
   test('does not hold up the actions or the other sinks; its events wait in its own queue', async (t) => {
     const platform = await startPlatform();
     const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-hang-'));

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventually, startPlatform, processorConfig, EXAMPLES, type Platform } from '../support/stack.js';
@@ -15,7 +15,7 @@ import { createActivitySystem, type ActivitySystem } from '../../lib/activity/sy
 import { createAlertSinks } from '../../lib/sinks/index.js';
 import { createRuntime, type Runtime } from '../../lib/runtime/runtime.js';
 import { loadProcessors } from '../../lib/runtime/load-processors.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { brokerLink, transportLabel } from '../support/test-broker.js';
 import { createLogger } from '../../lib/log/logger.js';
 import type { Config } from '../../lib/config/schema.js';
 import { AlertingConfigSchema, type AlertingConfig } from '../../lib/config/alerting.js';
@@ -35,7 +35,7 @@ interface Seen {
   thehive: Set<string>;
 }
 
-describe('alert channels: every channel delivers the activities of the example actions, through cafkit run', () => {
+describe(`alert channels: every channel delivers the activities of the example actions, through cafkit run [${transportLabel()}]`, () => {
   let platform: Platform;
   let smtp: SmtpTestServer;
   let hook: WebhookServer;
@@ -141,7 +141,7 @@ describe('alert channels: every channel delivers the activities of the example a
     }
     // A message no processor can parse: its processor is never known, so only alert_all sends it out.
     const b = platform.broker;
-    const link = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
+    const link = brokerLink(b);
     await link.connect();
     await link.send(`/queue/actions.${b.orgId}.incident_ops`, '{broken', { headers: { 'reply-to': `/queue/acks.${b.orgId}.alerting`, 'correlation-id': 'alerting-bad' } });
     await link.close();

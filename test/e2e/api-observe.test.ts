@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventually, startPlatform, processorConfig, EXAMPLES, type Platform } from '../support/stack.js';
@@ -11,7 +11,7 @@ import { createActivitySystem, type ActivitySystem } from '../../lib/activity/sy
 import type { ActivitySink } from '../../lib/activity/sink.js';
 import { createRuntime, type Runtime } from '../../lib/runtime/runtime.js';
 import { loadProcessors } from '../../lib/runtime/load-processors.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { brokerLink, transportLabel } from '../support/test-broker.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { actionQueueName } from '../../lib/wire/headers.js';
 import { ExecutionCache } from '../../lib/api/execution-cache.js';
@@ -37,7 +37,7 @@ async function serve(routes: ApiRoute[]): Promise<{ server: Server; url: string 
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-describe('/health and /metrics on the real stack', () => {
+describe(`/health and /metrics on the real stack [${transportLabel()}]`, () => {
   let platform: Platform;
   let runtime: Runtime | undefined;
   let activity: ActivitySystem | undefined;
@@ -115,7 +115,7 @@ describe('/health and /metrics on the real stack', () => {
       platform.emulator.setFaults({ conflicts: 0 });
     }
     const b = platform.broker;
-    const link = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
+    const link = brokerLink(b);
     await link.connect();
     try {
       await link.send(`/queue/actions.${b.orgId}.incident_ops`, '{broken', { headers: { 'reply-to': `/queue/acks.${b.orgId}.observe`, 'correlation-id': 'observe-bad' } });

@@ -23,6 +23,7 @@ import { silentLog } from '../../lib/log/log.js';
 import { build } from '../../lib/testing/index.js';
 import { ActionDataSchema } from '../../lib/wire/action-data.js';
 import { eventually } from '../support/stack.js';
+import { transportLabel } from '../support/test-broker.js';
 
 const READ_TOKEN = 'stream-read-token-0123456789';
 const SENSITIVE_TOKEN = 'stream-sensitive-token-0123456789';
@@ -192,7 +193,7 @@ async function refused(ws: WebSocket): Promise<{ status: number; headers: http.I
 
 const sequence = (cursor: string) => Number(cursor.split(':')[1]);
 
-describe('authentication before the upgrade', () => {
+describe(`authentication before the upgrade [${transportLabel()}]`, () => {
   test('without a token or with a wrong one the upgrade is answered with HTTP 401 and no WebSocket is made', async () => {
     const feed = await startFeed();
     for (const auth of ['none', 'wrong'] as const) {
@@ -260,7 +261,7 @@ describe('authentication before the upgrade', () => {
   });
 });
 
-describe('events', () => {
+describe(`events [${transportLabel()}]`, () => {
   test('each event as it happens, in order, with the execution summary (no steps, replies or memory)', async () => {
     const feed = await startFeed();
     const client = await connect(feed);
@@ -334,7 +335,7 @@ describe('events', () => {
   });
 });
 
-describe('resume', () => {
+describe(`resume [${transportLabel()}]`, () => {
   test('reconnecting with the last cursor gets every event exactly once, in order: backlog, ready, then live', async () => {
     const feed = await startFeed();
     const first = await connect(feed);
@@ -440,7 +441,7 @@ describe('resume', () => {
   });
 });
 
-describe('flow control and shutdown', () => {
+describe(`flow control and shutdown [${transportLabel()}]`, () => {
   test('a client that stops reading is closed with 1013 once 4 MiB wait for it, not buffered without bound', async () => {
     const feed = await startFeed({ bufferSize: 100 });
     const slow = await connect(feed);
@@ -500,7 +501,7 @@ describe('flow control and shutdown', () => {
   });
 });
 
-describe('through the real stack', () => {
+describe(`through the real stack [${transportLabel()}]`, () => {
   test('an Echo triggered through the emulator shows on the feed of startApiServer, received to completed', async (t) => {
     const { startPlatform, processorConfig, EXAMPLES } = await import('../support/stack.js');
     const { createActivitySystem } = await import('../../lib/activity/system.js');

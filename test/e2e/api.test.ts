@@ -12,7 +12,7 @@ import { canonicalRecordText } from '../../lib/activity/signer.js';
 import type { ActivityRecord } from '../../lib/activity/record.js';
 import { createRuntime, type Runtime } from '../../lib/runtime/runtime.js';
 import { loadProcessors } from '../../lib/runtime/load-processors.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { brokerLink, transportLabel } from '../support/test-broker.js';
 import { createLogger } from '../../lib/log/logger.js';
 import type { Config } from '../../lib/config/schema.js';
 import { ExecutionCache } from '../../lib/api/execution-cache.js';
@@ -31,7 +31,7 @@ interface Answer {
   text: string;
 }
 
-describe('operator API against a real broker, emulator and SQLite store', () => {
+describe(`operator API against a real broker, emulator and SQLite store [${transportLabel()}]`, () => {
   let platform: Platform;
   const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-api-'));
   const sqlite = `sqlite:${path.join(dir, 'activities.db')}`;
@@ -125,7 +125,7 @@ describe('operator API against a real broker, emulator and SQLite store', () => 
       platform.emulator.setFaults({ conflicts: 0 });
     }
     const b = platform.broker;
-    const link = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
+    const link = brokerLink(b);
     await link.connect();
     await link.send(`/queue/actions.${b.orgId}.incident_ops`, '{broken', { headers: { 'reply-to': `/queue/acks.${b.orgId}.api`, 'correlation-id': 'api-bad' } });
     await link.close();
@@ -450,7 +450,7 @@ describe('operator API against a real broker, emulator and SQLite store', () => 
   });
 });
 
-describe('cafkit run serves the operator API', () => {
+describe(`cafkit run serves the operator API [${transportLabel()}]`, () => {
   test('on the port and token from CAFKIT_API_PORT and CAFKIT_API_TOKEN, logging where it listens', async () => {
     const platform = await startPlatform();
     const token = 'env-token-0123456789abcdef';

@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { eventually, startStack, type Platform, type Stack } from '../support/stack.js';
 import { collect } from '../support/collector.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { brokerLink, transportLabel } from '../support/test-broker.js';
+import type { Transport } from '../../lib/broker/transport.js';
 
-describe('bad input is answered, dead-lettered with the reason, and the processor keeps serving', () => {
+describe(`bad input is answered, dead-lettered with the reason, and the processor keeps serving [${transportLabel()}]`, () => {
   let stack: Stack;
   let platform: Platform;
-  let platformLink: StompTransport;
+  let platformLink: Transport;
   let replies: ReturnType<typeof collect>;
   let dlq: ReturnType<typeof collect>;
   const queue = '/queue/actions.201.incident_ops';
@@ -18,7 +18,7 @@ describe('bad input is answered, dead-lettered with the reason, and the processo
     stack = await startStack((c) => (c.runtime.max_body_bytes = 4096));
     platform = stack.platform;
     const b = platform.broker;
-    platformLink = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
+    platformLink = brokerLink(b);
     await platformLink.connect();
     replies = collect(platformLink, 'acks.201.badinput');
     dlq = collect(platformLink, 'DLQ.actions.201.incident_ops');

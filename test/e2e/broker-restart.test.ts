@@ -1,8 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Platform, type Stack } from '../support/stack.js';
+import { transportLabel } from '../support/test-broker.js';
 
-describe('the broker goes away mid-stream and comes back', () => {
+describe(`the broker goes away mid-stream and comes back [${transportLabel()}]`, () => {
   let stack: Stack;
   let platform: Platform;
 

@@ -4,10 +4,11 @@ import path from 'node:path';
 import { startPlatform, processorConfig, startRuntime, type Platform } from '../support/stack.js';
 import type { Runtime } from '../../lib/runtime/runtime.js';
 import { runCafkit } from '../support/cli.js';
+import { testTransport, transportLabel } from '../support/test-broker.js';
 
 const cafkit = (args: string[], env: Record<string, string>) => runCafkit(args, env);
 
-describe('the cafkit command line', () => {
+describe(`the cafkit command line [${transportLabel()}]`, () => {
   let platform: Platform;
   let runtime: Runtime | undefined;
 
@@ -66,7 +67,10 @@ describe('the cafkit command line', () => {
   test('selftest names a destination the processor user may not read', async () => {
     const { code, out } = await cafkit(['selftest', '--timeout', '5000'], { ...platform.env, CAFKIT_ORG_ID: '999' });
     assert.equal(code, 1, out);
-    assert.match(out, /FAIL subscribe queue actions\.999\.incident_ops: .*not authorized/i);
+    // ActiveMQ: "not authorized"; RabbitMQ: "access to queue … refused" (STOMP's ERROR frame, AMQP's session error).
+    // RabbitMQ's web-stomp only closes the WebSocket ("STOMP died"): all a client over wss can report.
+    const refused = testTransport() === 'wss' ? /the broker closed the WebSocket \(1000: STOMP died\)/ : /not authorized|access to queue 'actions\.999\.incident_ops' in vhost '\/' refused/i;
+    assert.match(out, new RegExp(`FAIL subscribe queue actions\\.999\\.incident_ops: .*(${refused.source})`, 'i'));
   });
 
   test('run exits 2 and names the key when the config is bad', async () => {

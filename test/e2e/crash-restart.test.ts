@@ -8,9 +8,10 @@ import { openActivityStore } from '../../lib/activity/sql-store.js';
 import type { ActivityRecord } from '../../lib/activity/record.js';
 import type { Invocation } from '../../lib/emulator/index.js';
 import { runCafkit } from '../support/cli.js';
+import { transportLabel } from '../support/test-broker.js';
 
 
-describe('kill -9 of the processor mid-load, then a restart on the same CAFKIT_HOME', () => {
+describe(`kill -9 of the processor mid-load, then a restart on the same CAFKIT_HOME [${transportLabel()}]`, () => {
   let platform: Platform;
   const home = mkdtempSync(path.join(tmpdir(), 'cafkit-crash-'));
   const processes: ProcessorProcess[] = [];

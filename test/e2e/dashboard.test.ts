@@ -15,6 +15,7 @@ import { PACKAGE_ROOT } from '../../lib/cli/dev-state.js';
 import type { Config } from '../../lib/config/schema.js';
 import type { Log } from '../../lib/log/log.js';
 import incidentOps from '../../processors/incident-ops.js';
+import { transportLabel } from '../support/test-broker.js';
 
 const TOKEN = 'dashboard-e2e-token-0123456789abcdef';
 const SCREENSHOT = path.join(PACKAGE_ROOT, 'test', 'artifacts', 'dashboard.png');
@@ -71,7 +72,7 @@ function gatedProcessor() {
   return { processor, open: () => open() };
 }
 
-describe('dashboard: a real Chromium shows executions live from the operator API', () => {
+describe(`dashboard: a real Chromium shows executions live from the operator API [${transportLabel()}]`, () => {
   let platform: Platform | undefined;
   let runtime: Runtime | undefined;
   let activity: ActivitySystem | undefined;

@@ -6,6 +6,7 @@ import { defineProcessor, RestClient } from '../../lib/index.js';
 import { SEED_IDS, type Invocation } from '../../lib/emulator/index.js';
 import type { Runtime } from '../../lib/runtime/runtime.js';
 import { eventually, processorConfig, startPlatform, startRuntime, type Platform } from '../support/stack.js';
+import { transportLabel } from '../support/test-broker.js';
 
 interface Incident {
   id: number;
@@ -77,7 +78,7 @@ async function analystSaves(platform: Platform, id: number): Promise<void> {
 
 const fired = (platform: Platform, action: string): Invocation[] => platform.emulator.invocations().filter((i) => i.action_name === action);
 
-describe('automatic actions on a real ActiveMQ, with the infinite-loop guard on (the default)', () => {
+describe(`automatic actions on a real broker, with the infinite-loop guard on (the default) [${transportLabel()}]`, () => {
   let platform: Platform;
   let runtime: Runtime;
   before(async () => {
@@ -157,7 +158,7 @@ describe('automatic actions on a real ActiveMQ, with the infinite-loop guard on 
   });
 });
 
-describe('automatic actions on a real ActiveMQ, with the infinite-loop guard off', () => {
+describe(`automatic actions on a real broker, with the infinite-loop guard off [${transportLabel()}]`, () => {
   const LOOP_LIMIT = 6;
   let platform: Platform;
   let runtime: Runtime | undefined;

@@ -1,16 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { startPlatform, spawnProcessor, FIXTURES, type Platform, type ProcessorProcess } from '../support/stack.js';
 import { startMariaDb, type MariaDbInstance } from '../support/mariadb.js';
 import { collect } from '../support/collector.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { brokerLink, transportLabel } from '../support/test-broker.js';
+import type { Transport } from '../../lib/broker/transport.js';
 
-describe('three processor processes on one queue, sharing MariaDB', () => {
+describe(`three processor processes on one queue, sharing MariaDB [${transportLabel()}]`, () => {
   let platform: Platform;
   let db: MariaDbInstance;
   const processes: ProcessorProcess[] = [];
-  let link: StompTransport | undefined;
+  let link: Transport | undefined;
 
   before(async () => {
     [platform, db] = await Promise.all([startPlatform(), startMariaDb()]);
@@ -29,7 +29,7 @@ describe('three processor processes on one queue, sharing MariaDB', () => {
     await Promise.all(processes.map((p) => p.waitForOutput(/processing/)));
 
     const b = platform.broker;
-    link = new StompTransport({ url: b.url, login: b.platform.user, passcode: b.platform.password, tls: { ca: readFileSync(b.ca, 'utf8') } });
+    link = brokerLink(b);
     await link.connect();
     const replies = collect(link, 'acks.201.exactly');
     await replies.ready;

@@ -1,8 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Platform, type Stack } from '../support/stack.js';
+import { transportLabel } from '../support/test-broker.js';
 
-describe('example processors over ActiveMQ STOMP/TLS and the emulator', () => {
+describe(`example processors and the emulator [${transportLabel()}]`, () => {
   let stack: Stack;
   let platform: Platform;
 

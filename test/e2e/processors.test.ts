@@ -18,6 +18,7 @@ import helpdesk from '../../processors/helpdesk/index.js';
 import sandbox from '../../processors/sandbox/index.js';
 import severityRule from '../../processors/severity-rule/index.js';
 import siemSearch from '../../processors/siem-search/index.js';
+import { transportLabel } from '../support/test-broker.js';
 
 // Typed settings make each definition a ProcessorDefinition<ItsSettings>; startRuntime takes ProcessorDefinition<unknown>.
 const PROCESSORS: ProcessorDefinition<any>[] = [helpdesk, assetInventory, severityRule, disableAccount, siemSearch, sandbox];
@@ -82,7 +83,7 @@ function untokened(platform: Platform, mark: number): string[] {
     .map((r) => `${r.method} ${r.path}`);
 }
 
-describe('the six processors over ActiveMQ STOMP/TLS, the emulator and their external systems', () => {
+describe(`the six processors, the emulator and their external systems [${transportLabel()}]`, () => {
   const cleanup = new Cleanup();
   let platform: Platform;
   let rest: RestClient;
@@ -260,7 +261,7 @@ describe('the six processors over ActiveMQ STOMP/TLS, the emulator and their ext
   });
 });
 
-describe('severity-rule and the infinite-loop guard', () => {
+describe(`severity-rule and the infinite-loop guard [${transportLabel()}]`, () => {
   // Rules that flip the severity on every run: each run writes, so each write is a change that fires the action again.
   const flipping = {
     allow_lowering: true,

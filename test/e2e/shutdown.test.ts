@@ -1,8 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPlatform, spawnProcessor, FIXTURES, type Platform, type ProcessorProcess } from '../support/stack.js';
+import { transportLabel } from '../support/test-broker.js';
 
-describe('SIGTERM with actions in flight', () => {
+describe(`SIGTERM with actions in flight [${transportLabel()}]`, () => {
   let platform: Platform;
   const processes: ProcessorProcess[] = [];
 

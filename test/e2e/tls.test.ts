@@ -4,15 +4,15 @@ import net from 'node:net';
 import tls from 'node:tls';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { startBroker, type BrokerInstance } from '../support/activemq.js';
-import { StompTransport } from '../../lib/broker/stomp-tls.js';
+import { startTestBroker, transportLabel, type TestBroker } from '../support/test-broker.js';
+import { transportFor } from '../../lib/broker/transport-for.js';
 import { RestClient } from '../../lib/rest/client.js';
 import { startEmulator } from '../../lib/emulator/index.js';
 
 /**
  * A man in the middle: a TLS server presenting a chosen certificate that
- * forwards to the broker's plain STOMP port and records every byte the
- * client sends after the handshake.
+ * forwards to the broker's plain port of the same protocol and records
+ * every byte the client sends after the handshake.
  */
 async function startMitm(certsDir: string, name: string, forwardPort: number) {
   const received: Buffer[] = [];
@@ -45,8 +45,8 @@ async function startMitm(certsDir: string, name: string, forwardPort: number) {
 }
 
 /** Tries one connection; resolves to the error the transport reported, or 'connected'. */
-async function tryConnect(url: string, broker: BrokerInstance, tlsOptions: { ca: string; servername?: string }): Promise<string> {
-  const transport = new StompTransport({ url, login: broker.processor.user, passcode: broker.processor.password, tls: tlsOptions, reconnect: { initialMs: 60_000 }, connectTimeoutMs: 10_000 });
+async function tryConnect(url: string, broker: TestBroker, tlsOptions: { ca: string; servername?: string }): Promise<string> {
+  const transport = transportFor({ url, login: broker.processor.user, passcode: broker.processor.password, vhost: broker.vhost, tls: tlsOptions, reconnect: { initialMs: 60_000 }, connectTimeoutMs: 10_000 });
   try {
     return await new Promise<string>((resolve) => {
       transport.onState((state, detail) => {
@@ -60,23 +60,28 @@ async function tryConnect(url: string, broker: BrokerInstance, tlsOptions: { ca:
   }
 }
 
-describe('TLS verification of the broker and the REST API', () => {
-  let broker: BrokerInstance;
+/** What a client of each transport writes first once TLS is up: the STOMP CONNECT, the WebSocket upgrade, the AMQP SASL header. */
+const FIRST_BYTES = { 'stomp+ssl': /^CONNECT\n/, wss: /^GET \/ws HTTP\/1\.1\r\n/, amqps: /^AMQP\x03\x01\x00\x00/ } as const;
+
+describe(`TLS verification of the broker and the REST API [${transportLabel()}]`, () => {
+  let broker: TestBroker;
   let ca: string;
+  /** The broker URL with the host and port of a man in the middle. */
+  const via = (port: number) => `${broker.transport}://localhost:${port}${broker.path}`;
 
   before(async () => {
-    broker = await startBroker();
+    broker = await startTestBroker();
     ca = readFileSync(broker.ca, 'utf8');
   });
   after(async () => {
-    await broker?.stop();
+    await broker?.dispose();
   });
 
-  test('control: a trusted certificate for the right host name connects, and the proxy sees CONNECT', async () => {
+  test('control: a trusted certificate for the right host name connects, and the proxy sees the protocol start', async () => {
     const mitm = await startMitm(broker.certsDir, 'broker', broker.plainPort);
     try {
-      assert.equal(await tryConnect(`stomp+ssl://localhost:${mitm.port}`, broker, { ca }), 'connected');
-      assert.match(mitm.bytes().toString(), /^CONNECT\n/);
+      assert.equal(await tryConnect(via(mitm.port), broker, { ca }), 'connected');
+      assert.match(mitm.bytes().toString('latin1'), FIRST_BYTES[broker.transport]);
     } finally {
       await mitm.close();
     }
@@ -87,10 +92,10 @@ describe('TLS verification of the broker and the REST API', () => {
     ['wronghost', /does not match certificate's altnames|Hostname\/IP does not match/i],
     ['expired', /certificate has expired/i],
   ] as const) {
-    test(`a ${name} certificate is refused before any byte of STOMP (no CONNECT, no credentials)`, async () => {
+    test(`certificate "${name}" is refused before any byte of the protocol (no login, no credentials)`, async () => {
       const mitm = await startMitm(broker.certsDir, name, broker.plainPort);
       try {
-        const outcome = await tryConnect(`stomp+ssl://localhost:${mitm.port}`, broker, { ca });
+        const outcome = await tryConnect(via(mitm.port), broker, { ca });
         assert.match(outcome, expected);
         assert.equal(mitm.bytes().length, 0, `the client sent ${mitm.bytes().length} bytes after the handshake`);
       } finally {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { AmqpTransport, type AmqpInboundMessage, type AmqpTransportOptions } from '../../lib/broker/amqp.js';
+import { AmqpTransport, type AmqpTransportOptions } from '../../lib/broker/amqp.js';
 import { StompTransport } from '../../lib/broker/stomp-tls.js';
 import type { InboundMessage, StateListener, Transport, TransportState } from '../../lib/broker/transport.js';
 import { cert } from '../support/certs.js';
@@ -45,14 +45,14 @@ function amqp(options: Partial<AmqpTransportOptions> = {}): AmqpTransport {
 }
 
 /** A fresh queue name per test, so tests never see each other's messages. */
-const queue = (what: string) => ({ kind: 'queue' as const, name: `amqp-test.${what}.${randomUUID().slice(0, 8)}` });
+const queue = (what: string) => ({ kind: 'queue' as const, name: `actions.201.amqp-test.${what}.${randomUUID().slice(0, 8)}` });
 
 /** Collects deliveries; `next(n)` waits until n have arrived. */
 function inbox() {
-  const messages: AmqpInboundMessage[] = [];
+  const messages: InboundMessage[] = [];
   return {
     messages,
-    onMessage: (m: InboundMessage) => void messages.push(m as AmqpInboundMessage),
+    onMessage: (m: InboundMessage) => void messages.push(m),
     until: (n: number, what = `${n} message(s)`) => eventually(() => messages.length >= n || undefined, what, 20_000),
   };
 }

@@ -49,7 +49,7 @@ function inbox() {
 }
 
 function queueName(what: string): string {
-  return `cafkit.ws-test.${what}.${randomUUID().slice(0, 8)}`;
+  return `actions.201.ws-test.${what}.${randomUUID().slice(0, 8)}`;
 }
 
 /** rabbitmqctl against the private node, as JSON rows. */

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startRabbitMq, type RabbitMqInstance } from '../support/rabbitmq.js';
 import { cert } from '../support/certs.js';
-import { API_KEY, EXAMPLES, startRuntime } from '../support/stack.js';
+import { API_KEY, EXAMPLES, eventually, startRuntime } from '../support/stack.js';
+import { transportFor } from '../../lib/broker/transport-for.js';
 import { startEmulator, type EmulatorHandle } from '../../lib/emulator/index.js';
 import { loadConfig } from '../../lib/config/load.js';
 import type { Runtime } from '../../lib/runtime/runtime.js';
@@ -60,6 +61,34 @@ describe('the runtime on every transport (RabbitMQ)', () => {
       after(async () => {
         await runtime?.stop(5000);
         await emulator?.close();
+      });
+
+      test("a queue of another organisation is refused with the broker's reason; the link then serves its own", async () => {
+        const link = transportFor({ url: rabbit.urls[scheme], login: rabbit.processor.user, passcode: rabbit.processor.password, vhost: '/', tls: { ca: readFileSync(rabbit.ca, 'utf8') }, reconnect: { initialMs: 100, maxMs: 500 } });
+        try {
+          await link.connect(AbortSignal.timeout(30_000));
+          const states: string[] = [];
+          link.onState((state) => states.push(state));
+          const foreign = link.subscribe({ kind: 'queue', name: 'actions.999.incident_ops' }, { prefetch: 1, confirm: true }, () => {});
+          // STOMP: an ERROR frame naming the queue; AMQP 1.0: the session's error. web-stomp only closes the WebSocket.
+          const reason = scheme === 'wss' ? /the broker closed the WebSocket \(1000: STOMP died\)/ : /access to queue 'actions\.999\.incident_ops' in vhost '\/' refused for user 'cafkit-processor'/;
+          await assert.rejects(foreign.ready, reason);
+          await foreign.unsubscribe();
+          // RabbitMQ ends the connection after a refusal (STOMP: right after the ERROR; web-stomp: at once; AMQP: the session, so cafkit reconnects): the link comes back by itself.
+          await eventually(() => (states.includes('disconnected') && link.state === 'connected') || undefined, 'the link to reconnect after the refusal');
+          const own = { kind: 'queue' as const, name: `actions.201.perm-${scheme}` };
+          const got: string[] = [];
+          const sub = link.subscribe(own, { prefetch: 1, confirm: true }, (m) => {
+            got.push(m.body);
+            void m.ack();
+          });
+          await sub.ready;
+          await link.send(own, 'still served');
+          await eventually(() => (got.length ? got : undefined), 'the message on our own queue');
+          assert.deepEqual(got, ['still served']);
+        } finally {
+          await link.close();
+        }
       });
 
       test('Echo replies with the correlation-id and results; Add Note calls back with the context token; Set Severity sends progress', async () => {

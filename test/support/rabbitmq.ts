@@ -31,6 +31,8 @@ export interface RabbitMqInstance extends ServerInstance {
     amqps: string; // amqps://localhost:<p>
   };
   ports: { amqp: number; amqps: number; stomp: number; stomps: number; ws: number; wss: number; dist: number; epmd: number };
+  /** The organisation whose queues (actions.<org>.*, acks.<org>.*, DLQ.actions.<org>.*) the users may use; any other is refused. */
+  orgId: number;
   processor: RabbitMqUser;
   platform: RabbitMqUser;
   /** The dev CA that signed the node's certificate (broker.pem: localhost, 127.0.0.1, ::1). */
@@ -44,6 +46,8 @@ export interface RabbitMqInstance extends ServerInstance {
 }
 
 export interface StartRabbitMqOptions {
+  /** The organisation whose queues the users may use (default 201). */
+  orgId?: number;
   /** Keep the temp instance folder after the process exits (for debugging). */
   keepDir?: boolean;
 }
@@ -120,6 +124,7 @@ export async function startRabbitMq(opts: StartRabbitMqOptions = {}): Promise<Ra
     ports: 8,
     scriptEnv: (dir, [amqp, amqps, stomp, stomps, ws, wss, dist, epmd]) => ({
       CAFKIT_RABBITMQ_DIR: dir,
+      CAFKIT_ORG_ID: String(opts.orgId ?? 201),
       CAFKIT_RABBITMQ_AMQP_PORT: String(amqp),
       CAFKIT_RABBITMQ_AMQPS_PORT: String(amqps),
       CAFKIT_RABBITMQ_STOMP_PORT: String(stomp),
@@ -161,6 +166,7 @@ export async function startRabbitMq(opts: StartRabbitMqOptions = {}): Promise<Ra
       amqps: `amqps://localhost:${ports.amqps}`,
     },
     ports,
+    orgId: Number(need('CAFKIT_ORG_ID')),
     processor: { user: need('CAFKIT_RABBITMQ_PROCESSOR_USER'), password: need('CAFKIT_RABBITMQ_PROCESSOR_PASSWORD') },
     platform: { user: need('CAFKIT_RABBITMQ_PLATFORM_USER'), password: need('CAFKIT_RABBITMQ_PLATFORM_PASSWORD') },
     ca,

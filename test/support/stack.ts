@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { startBroker, type BrokerInstance } from './activemq.js';
+import { startTestBroker, type TestBroker } from './test-broker.js';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../lib/emulator/index.js';
 import { loadConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
@@ -22,7 +22,8 @@ export const API_KEY = { id: 'test-key', secret: 'test-secret-0123456789' };
 
 /** A broker and an emulator wired to it over TLS, as a deployed processor sees them. */
 export interface Platform {
-  broker: BrokerInstance;
+  /** ActiveMQ, or RabbitMQ, as CAFKIT_TEST_TRANSPORT chooses (see test-broker.ts). */
+  broker: TestBroker;
   emulator: EmulatorHandle;
   /** CAFKIT_* variables a processor needs to reach both. */
   env: Record<string, string>;
@@ -30,12 +31,14 @@ export interface Platform {
 }
 
 /**
- * Starts a private ActiveMQ and an HTTPS emulator whose trigger side uses it.
+ * Starts a private broker for the transport under test (ActiveMQ STOMP/TLS
+ * unless CAFKIT_TEST_TRANSPORT says otherwise) and an HTTPS emulator whose
+ * trigger side publishes over the same transport.
  * `emulator` options (e.g. `{ loopGuard: false }`, a `seed`) are passed to
  * startEmulator on top of the wiring.
  */
 export async function startPlatform(options: { emulator?: Omit<EmulatorOptions, 'tls' | 'broker' | 'orgId'> } = {}): Promise<Platform> {
-  const broker = await startBroker();
+  const broker = await startTestBroker();
   let emulator: EmulatorHandle;
   try {
     emulator = await startEmulator({
@@ -44,14 +47,14 @@ export async function startPlatform(options: { emulator?: Omit<EmulatorOptions, 
       orgId: broker.orgId,
       tls: { cert: readFileSync(path.join(broker.certsDir, 'broker.pem'), 'utf8'), key: readFileSync(path.join(broker.certsDir, 'broker-key.pem'), 'utf8') },
       apiKeys: [API_KEY],
-      broker: { url: broker.url, login: broker.platform.user, passcode: broker.platform.password, tls: { ca: readFileSync(broker.ca, 'utf8') } },
+      broker: { url: broker.url, login: broker.platform.user, passcode: broker.platform.password, vhost: broker.vhost, tls: { ca: readFileSync(broker.ca, 'utf8') } },
       ...options.emulator,
     });
   } catch (error) {
-    await broker.stop();
+    await broker.dispose();
     throw error;
   }
-  const env = {
+  const env: Record<string, string> = {
     CAFKIT_ORG_ID: String(broker.orgId),
     CAFKIT_BROKER_URL: broker.url,
     CAFKIT_BROKER_USER: broker.processor.user,
@@ -61,6 +64,7 @@ export async function startPlatform(options: { emulator?: Omit<EmulatorOptions, 
     CAFKIT_REST_CA: broker.ca,
     CAFKIT_API_KEY_ID: API_KEY.id,
     CAFKIT_API_KEY_SECRET: API_KEY.secret,
+    ...(broker.vhost !== undefined ? { CAFKIT_BROKER_VHOST: broker.vhost } : {}),
   };
   return {
     broker,
@@ -68,7 +72,7 @@ export async function startPlatform(options: { emulator?: Omit<EmulatorOptions, 
     env,
     async stop() {
       await emulator.close().catch(() => undefined);
-      await broker.stop();
+      await broker.dispose();
     },
   };
 }

@@ -58,7 +58,7 @@ class ScriptedTransport implements Transport {
   /** Delivers `body` to the first subscription; resolves when it is acknowledged. */
   deliver(destination: Destination, body: string, headers: Record<string, string>): Promise<void> {
     return new Promise((resolve) => {
-      this.handlers[0]!({ destination, headers, body, size: Buffer.byteLength(body), live: true, ack: async () => (resolve(), true) });
+      this.handlers[0]!({ destination, headers, body, size: Buffer.byteLength(body), live: true, ack: async () => (resolve(), true), nack: async () => true });
     });
   }
 }

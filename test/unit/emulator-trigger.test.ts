@@ -38,6 +38,8 @@ class FakeTransport implements Transport {
     handler({ destination: { kind: 'queue', name: queue }, headers, body, size: body.length, live: true, async ack() {
       transport.acked++;
       return true;
+    }, async nack() {
+      throw new Error('the emulator never gives a reply back');
     } });
   }
 }

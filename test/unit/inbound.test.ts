@@ -7,7 +7,7 @@ import { readAcknowledgement } from '../../lib/wire/acknowledgement.js';
 import { successReply } from '../../lib/runtime/reply.js';
 
 function delivery(body: string, headers: Record<string, string> = { 'reply-to': '/queue/acks.201.ops', 'correlation-id': 'invid:1' }): InboundMessage {
-  return { destination: { kind: 'queue', name: 'actions.201.ops' }, headers, body, size: Buffer.byteLength(body), live: true, ack: async () => true };
+  return { destination: { kind: 'queue', name: 'actions.201.ops' }, headers, body, size: Buffer.byteLength(body), live: true, ack: async () => true, nack: async () => true };
 }
 
 const good = JSON.stringify({
