@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
+import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender, type Session } from 'rhea';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { TlsMaterial } from './tls-socket.js';
 import {
@@ -97,6 +97,11 @@ interface SubscriptionRecord {
   options: SubscribeOptions;
   onMessage: (message: InboundMessage) => void;
   receiver?: Receiver;
+  /** The receiver's own session: RabbitMQ ends a session to refuse a link, and that must not take the other links with it. */
+  session?: Session;
+  /** Refusals in a row, for the backoff before attaching again. */
+  refusals: number;
+  retry?: NodeJS.Timeout;
   closed: boolean;
   confirm?: { resolve: () => void; reject: (error: Error) => void };
 }
@@ -118,6 +123,8 @@ interface Attempt {
   ended: boolean;
   timer?: NodeJS.Timeout;
   senders: Map<string, Sender>;
+  /** The session of every sender, opened at the first send. */
+  senderSession?: Session;
 }
 
 /**
@@ -180,7 +187,7 @@ export class AmqpTransport implements Transport {
   }
 
   subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription {
-    const record: SubscriptionRecord = { destination, options, onMessage, closed: false };
+    const record: SubscriptionRecord = { destination, options, onMessage, closed: false, refusals: 0 };
     const ready = options.confirm ? new Promise<void>((resolve, reject) => (record.confirm = { resolve, reject })) : Promise.resolve();
     this.subscriptions.add(record);
     if (this.isLive(this.generation)) this.attachReceiver(record, this.current!);
@@ -189,10 +196,13 @@ export class AmqpTransport implements Transport {
       ready,
       unsubscribe: async () => {
         record.closed = true;
+        clearTimeout(record.retry);
         this.subscriptions.delete(record);
         // Closing the link hands its unsettled messages back to the broker.
         if (record.receiver?.is_open()) record.receiver.close();
+        if (record.session?.is_open()) record.session.close();
         record.receiver = undefined;
+        record.session = undefined;
       },
     };
   }
@@ -226,7 +236,10 @@ export class AmqpTransport implements Transport {
   async close(): Promise<void> {
     this.active = false;
     clearTimeout(this.retryTimer);
-    for (const record of this.subscriptions) record.closed = true;
+    for (const record of this.subscriptions) {
+      record.closed = true;
+      clearTimeout(record.retry);
+    }
     this.subscriptions.clear();
     this.failPending(() => true, new NotConnectedError('wait for a confirmation (transport closed)'));
     const attempt = this.current;
@@ -340,7 +353,12 @@ export class AmqpTransport implements Transport {
       const generation = attempt.generation;
       this.failPending((p) => p.generation === generation, new NotConnectedError('wait for a confirmation (connection lost)'));
     }
-    for (const record of this.subscriptions) if (record.receiver?.connection === attempt.connection) record.receiver = undefined;
+    for (const record of this.subscriptions) {
+      if (record.receiver?.connection !== attempt.connection) continue;
+      record.receiver = undefined;
+      record.session = undefined;
+      clearTimeout(record.retry);
+    }
     if (!this.active || attempt !== this.current) return;
     this.attempt++;
     this.setState('disconnected', { error: attempt.error, attempt: this.attempt });
@@ -354,15 +372,20 @@ export class AmqpTransport implements Transport {
   private attachReceiver(record: SubscriptionRecord, attempt: Attempt): void {
     const generation = attempt.generation!;
     const prefetch = Math.max(1, record.options.prefetch);
+    clearTimeout(record.retry);
+    const session = attempt.connection.create_session();
+    session.begin();
+    record.session = session;
     // credit_window 0: rhea grants nothing by itself; we top up per settlement,
     // so at most `prefetch` messages are ever unsettled.
-    const receiver = attempt.connection.open_receiver({
+    const receiver = session.open_receiver({
       source: { address: amqpAddress(record.destination, this.options.addressStyle), durable: DURABLE_TERMINUS },
       autoaccept: false,
       credit_window: 0,
     });
     record.receiver = receiver;
     receiver.on('receiver_open', () => {
+      record.refusals = 0;
       record.confirm?.resolve();
       record.confirm = undefined;
     });
@@ -376,7 +399,11 @@ export class AmqpTransport implements Transport {
   private senderFor(attempt: Attempt, target: string): Sender {
     let sender = attempt.senders.get(target);
     if (!sender || sender.is_closed()) {
-      sender = attempt.connection.open_sender({ target: { address: target, durable: DURABLE_TERMINUS } });
+      if (!attempt.senderSession?.is_open()) {
+        attempt.senderSession = attempt.connection.create_session();
+        attempt.senderSession.begin();
+      }
+      sender = attempt.senderSession.open_sender({ target: { address: target, durable: DURABLE_TERMINUS } });
       attempt.senders.set(target, sender);
     }
     return sender;
@@ -407,31 +434,55 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * RabbitMQ answers a link it refuses (access to a queue) by ending the
-   * whole session, not the link, and every link of the connection lives on
-   * that one session. The subscription or send the error names is refused;
-   * everything else is failed as "not connected" (so it is retried, never
-   * dead-lettered), and the connection is closed to start over on a fresh
-   * session after the usual backoff.
+   * RabbitMQ answers a link it refuses (access to a queue) by ending its
+   * session, not the link. Each subscription has a session of its own and
+   * the senders share one, so a refusal ends only that: a refused
+   * subscription is reported (its `ready` rejects) and attached again after
+   * a backoff, like a reconnect; a refused send fails the sends of the
+   * target the error names, and the others on that session are failed as
+   * "not connected" (retried, never dead-lettered). Another session's end
+   * closes the connection to start over.
    */
   private sessionFailed(attempt: Attempt, context: EventContext): void {
-    const error = asError(context.session?.error ?? 'session ended by the broker');
-    attempt.error ??= error;
-    const names = (address: string) => error.message.includes(`'${address.replace(/^\/(queue|topic)\//, '')}'`);
-    for (const record of this.subscriptions) {
+    const session = context.session;
+    const error = asError(session?.error ?? 'session ended by the broker');
+    const record = [...this.subscriptions].find((r) => r.session === session);
+    if (record) {
       const address = amqpAddress(record.destination, this.options.addressStyle);
-      if (record.receiver?.connection === attempt.connection) record.receiver = undefined;
-      if (!names(address)) continue;
+      record.receiver = undefined;
+      record.session = undefined;
       if (record.confirm) {
         record.confirm.reject(new Error(`broker refused the subscription to ${address}: ${error.message}`));
         record.confirm = undefined;
+      } else if (/unauthorized|not-found|not-allowed/.test(String((session?.error as { condition?: unknown } | undefined)?.condition))) {
+        this.log.error('broker refused a subscription; trying again after a pause', { destination: record.destination.name, error: error.message });
       } else {
-        this.log.error('broker refused a subscription', { destination: record.destination.name, error: error.message });
+        // RabbitMQ ends every session ("internal-error: shutdown") before it closes the connection on the way down.
+        this.log.warn("broker ended a subscription's session; attaching again after a pause", { destination: record.destination.name, error: error.message });
       }
+      if (record.closed || attempt.generation === undefined || !this.isLive(attempt.generation)) return;
+      const delayMs = backoffDelay(++record.refusals, this.options.reconnect);
+      record.retry = setTimeout(() => {
+        if (!record.closed && attempt.generation !== undefined && this.isLive(attempt.generation)) this.attachReceiver(record, attempt);
+      }, delayMs);
+      return;
     }
-    for (const [delivery, pending] of this.pending) if (names(pending.target)) this.settleSend(delivery, error);
-    const generation = attempt.generation;
-    if (generation !== undefined) this.failPending((p) => p.generation === generation, new NotConnectedError(`wait for a confirmation (the broker ended the session: ${error.message})`));
+    if (session && session === attempt.senderSession) {
+      attempt.senderSession = undefined;
+      attempt.senders.clear();
+      const named = (target: string) => error.message.includes(`'${target.replace(/^\/(queue|topic)\//, '')}'`);
+      for (const [delivery, pending] of this.pending) {
+        if (delivery.link?.session !== session) continue;
+        if (named(pending.target)) this.settleSend(delivery, error);
+        else {
+          this.pending.delete(delivery);
+          clearTimeout(pending.timer);
+          pending.reject(new NotConnectedError(`wait for a confirmation (the broker ended the session: ${error.message})`));
+        }
+      }
+      return;
+    }
+    attempt.error ??= error;
     if (!attempt.ended) attempt.connection.close();
   }
 

@@ -13,6 +13,7 @@ import type { Limiter } from './limiter.js';
 import type { Handler, HandlerContext } from './processor.js';
 import type { ActivityHooks, Execution } from '../activity/execution.js';
 import { errorReply, progressReply, sendReply, successReply } from './reply.js';
+import { ReplyGate } from './reply-gate.js';
 
 /**
  * Identifies an invocation for the completed-reply memory. A redelivery
@@ -97,6 +98,7 @@ export class Dispatcher {
   readonly stats: DispatchStats = { received: 0, succeeded: 0, failed: 0, deadLettered: 0, replayed: 0, deferred: 0 };
   private readonly running = new Map<string, Promise<RunOutcome | undefined>>();
   private readonly controllers = new Set<AbortController>();
+  private readonly replies = new ReplyGate();
   private active = 0;
   private readonly idle: Array<() => void> = [];
   private stopping = false;
@@ -345,25 +347,69 @@ export class Dispatcher {
    * dead-lettered with that reason, so it is not lost.
    */
   private async finish(delivery: InboundMessage, stored: StoredReply): Promise<void> {
-    if (!delivery.live) {
-      this.stats.deferred++;
-      this.deps.log.warn('broker connection changed before the reply was sent; it is kept and sent when the message is redelivered', { correlationId: stored.correlationId });
-      return;
-    }
-    const confirmed = sendReply(this.deps.transport, stored.replyTo, stored.correlationId, stored.reply);
-    await this.ack(delivery, stored.correlationId);
-    try {
-      await confirmed;
-    } catch (error) {
-      if (error instanceof NotConnectedError) {
-        // The reply and the ACK were written in order; if the ACK did not arrive either, the broker redelivers and the stored reply is sent again.
-        this.deps.log.info('connection lost before the reply was confirmed', { correlationId: stored.correlationId });
-        return;
-      }
-      const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
+    const key = `${delivery.destination.name}\n${stored.correlationId}\n${stored.replyTo}`;
+    const verdict = this.replies.verdict(key);
+    if (verdict === 'give up') {
+      const reason = `the reply to ${stored.replyTo} never reached the broker: the connection dropped each of the ${this.replies.losses(key)} times it was sent, the last ones while it was the only reply in flight (the broker may refuse that destination; last: ${this.replies.cause(key)})`;
       this.deps.log.error(reason, { correlationId: stored.correlationId });
-      await this.deadLetterCopy(delivery, reason);
+      this.replies.settled(key);
+      return this.deadLetterAndAck(delivery, reason);
     }
+    if (verdict === 'alone') return this.finishAlone(delivery, stored, key);
+    const release = await this.replies.enter();
+    try {
+      if (!this.stillLive(delivery, stored)) return;
+      const confirmed = sendReply(this.deps.transport, stored.replyTo, stored.correlationId, stored.reply);
+      await this.ack(delivery, stored.correlationId);
+      try {
+        await confirmed;
+        this.replies.settled(key);
+      } catch (error) {
+        if (error instanceof NotConnectedError) {
+          // The reply and the ACK were written in order; if the ACK did not arrive either, the broker redelivers and the stored reply is sent again.
+          this.replies.lost(key, false, error.message);
+          this.deps.log.info('connection lost before the reply was confirmed', { correlationId: stored.correlationId });
+          return;
+        }
+        const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
+        this.deps.log.error(reason, { correlationId: stored.correlationId });
+        await this.deadLetterCopy(delivery, reason);
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** A suspect reply (see {@link ReplyGate}): sent alone, and acknowledged only once the broker confirmed it. */
+  private async finishAlone(delivery: InboundMessage, stored: StoredReply, key: string): Promise<void> {
+    const release = await this.replies.enterAlone();
+    try {
+      if (!this.stillLive(delivery, stored)) return;
+      try {
+        await sendReply(this.deps.transport, stored.replyTo, stored.correlationId, stored.reply);
+      } catch (error) {
+        if (error instanceof NotConnectedError) {
+          this.replies.lost(key, true, error.message);
+          this.deps.log.warn('connection lost again while this reply was the only one in flight', { correlationId: stored.correlationId, replyTo: stored.replyTo, losses: this.replies.losses(key) });
+          return;
+        }
+        this.replies.settled(key);
+        const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
+        this.deps.log.error(reason, { correlationId: stored.correlationId });
+        return await this.deadLetterAndAck(delivery, reason);
+      }
+      this.replies.settled(key);
+      await this.ack(delivery, stored.correlationId);
+    } finally {
+      release();
+    }
+  }
+
+  private stillLive(delivery: InboundMessage, stored: StoredReply): boolean {
+    if (delivery.live) return true;
+    this.stats.deferred++;
+    this.deps.log.warn('broker connection changed before the reply was sent; it is kept and sent when the message is redelivered', { correlationId: stored.correlationId });
+    return false;
   }
 
   private async reject(delivery: InboundMessage, invalid: InvalidDelivery, receivedAt: string): Promise<void> {

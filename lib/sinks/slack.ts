@@ -20,6 +20,9 @@ export interface SlackMessage {
   attachments: [{ color: string; pretext?: string; text: string; fallback: string; ts: string }];
 }
 
+/** The longest Slack `Retry-After` obeyed (s); Slack's own are seconds to a minute. */
+export const SLACK_MAX_RETRY_AFTER_S = 300;
+
 /**
  * Slack's own escaping (`&`, `<`, `>`), so text we render (an error message,
  * a step output) shows as written instead of being read as a link or a
@@ -118,9 +121,11 @@ export function createSlackSink(config: SlackChannel, deps: { log: Log; home: st
       } catch (error) {
         const coded = error as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number; original?: Error; message?: string };
         if (coded.code === ErrorCode.RateLimitedError) {
-          const seconds = coded.retryAfter ?? 1;
+          const asked = coded.retryAfter ?? 1;
+          // A broken or hostile server must not silence the channel for days: the wait is capped.
+          const seconds = Number.isFinite(asked) && asked > 0 ? Math.min(asked, SLACK_MAX_RETRY_AFTER_S) : 1;
           quietUntil = Math.max(quietUntil, Date.now() + seconds * 1000);
-          throw new Error(`slack: ${where} is rate limiting chat.postMessage; nothing more is sent for ${seconds} s (Retry-After)`);
+          throw new Error(`slack: ${where} is rate limiting chat.postMessage; nothing more is sent for ${seconds} s (Retry-After${seconds === asked ? '' : `: ${asked} s, capped`})`);
         }
         if (coded.code === ErrorCode.PlatformError) throw new Error(`slack: chat.postMessage to ${config.channel_id} at ${where} refused: ${coded.data?.error ?? 'unknown error'}`);
         if (coded.code === ErrorCode.HTTPError) throw new Error(`slack: chat.postMessage at ${where} answered HTTP ${coded.statusCode}`);

@@ -145,7 +145,10 @@ export class LocalSyslog {
     this.stderrRest = '';
     const child = spawn(this.options.command ?? 'logger', this.args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
-    child.stdin!.on('error', (error) => this.failAll(child, `logger's stdin: ${error.message}`));
+    // EPIPE: logger is exiting. Its 'close' follows with the reason it printed
+    // on stderr ("No such file or directory"), which an immediate failure
+    // would miss; the timer only covers a logger that closed stdin and lives on.
+    child.stdin!.on('error', (error) => setTimeout(() => this.failAll(child, `logger's stdin: ${error.message}`), 2000).unref());
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => this.onStderr(chunk));
     child.on('error', (error) => this.failAll(child, `cannot run logger: ${error.message}`));

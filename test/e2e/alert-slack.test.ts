@@ -10,7 +10,7 @@ import { canonicalRecordText } from '../../lib/activity/signer.js';
 import { SlackChannelSchema } from '../../lib/config/alerting.js';
 import type { Log } from '../../lib/log/log.js';
 import { activityTitle, renderText } from '../../lib/sinks/render.js';
-import { createSlackSink } from '../../lib/sinks/slack.js';
+import { createSlackSink, SLACK_MAX_RETRY_AFTER_S } from '../../lib/sinks/slack.js';
 import { sendRequest } from '../../lib/sinks/http-request.js';
 import { cert, eventually, signedActivities } from '../support/signed-activities.js';
 import { startSlackDouble, type SlackDouble } from '../support/slack-double.js';
@@ -137,6 +137,17 @@ test('a 429 with Retry-After: nothing is sent before it has passed, then the act
   } finally {
     slack.rateLimit = { calls: 0, retryAfterSec: 1 };
     await reporter.drain(1_000);
+  }
+});
+
+test('a Retry-After of a day is capped: the channel is quiet for at most SLACK_MAX_RETRY_AFTER_S', async () => {
+  const sink = sinkFor({});
+  try {
+    slack.rateLimit = { calls: 1, retryAfterSec: 86_400 };
+    await assert.rejects(sink.deliver(activities.event()), new RegExp(`nothing more is sent for ${SLACK_MAX_RETRY_AFTER_S} s \\(Retry-After: 86400 s, capped\\)$`));
+  } finally {
+    slack.rateLimit = { calls: 0, retryAfterSec: 1 };
+    await sink.close?.();
   }
 });
 

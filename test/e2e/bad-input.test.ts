@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, startStack, type Platform, type Stack } from '../support/stack.js';
 import { collect } from '../support/collector.js';
-import { brokerLink, transportLabel } from '../support/test-broker.js';
+import { brokerLink, testTransport, transportLabel } from '../support/test-broker.js';
 import type { Transport } from '../../lib/broker/transport.js';
 
 describe(`bad input is answered, dead-lettered with the reason, and the processor keeps serving [${transportLabel()}]`, () => {
@@ -80,11 +80,23 @@ describe(`bad input is answered, dead-lettered with the reason, and the processo
     assert.equal(stack.runtime.dispatcher.stats.replayed, 1);
   });
 
+  test('a reply-to the processor may not write to: the broker refuses the reply, the message is dead-lettered with that reason, once', async () => {
+    const body = JSON.stringify({ action_id: platform.emulator.store.action('Echo').id, incident: { id: 2095 }, properties: {}, type_info: {} });
+    await platformLink.send(queue, body, { headers: { 'reply-to': '/queue/acks.999.elsewhere', 'correlation-id': 'foreign-reply', Co3ContextToken: 'tok' } });
+    const dead = await dlq.waitFor((m) => m.headers['correlation-id'] === 'foreign-reply', 'the dead-letter copy', 30_000);
+    // ActiveMQ and AMQP 1.0 refuse the reply itself; RabbitMQ's STOMP drops the connection, so the reply is given up after it took the connection down alone.
+    const reason = testTransport() === 'wss' ? /the reply to \/queue\/acks\.999\.elsewhere never reached the broker: .*last: .*STOMP died/ : /reply to \/queue\/acks\.999\.elsewhere was refused: .*(not authorized|access to queue 'acks\.999\.elsewhere')/;
+    assert.match(dead.headers['cafkit-dead-letter-reason'] ?? '', reason);
+    assert.equal(dead.body, body);
+    await eventually(() => stack.runtime.dispatcher.inFlight === 0 || undefined, 'the message to be settled', 30_000);
+    assert.equal(dlq.messages.filter((m) => m.headers['correlation-id'] === 'foreign-reply').length, 1, 'dead-lettered once, not once per redelivery');
+  });
+
   test('the processor still serves actions afterwards, and nothing is left unacknowledged', async () => {
     const inv = await platform.emulator.trigger({ destination: 'incident_ops', action: 'Echo', incident: 2095, properties: {} });
     const done = await platform.emulator.waitFor(inv.id, { timeoutMs: 30_000, status: 'done' });
     assert.equal(done.status, 'completed');
-    assert.equal(stack.runtime.dispatcher.stats.deadLettered, 4);
+    assert.equal(stack.runtime.dispatcher.stats.deadLettered, 5);
     // The reply reaches the emulator just before the ack is sent: wait for the ack.
     await eventually(() => stack.runtime.dispatcher.inFlight === 0 || undefined, 'the last message to be acknowledged', 10_000);
   });

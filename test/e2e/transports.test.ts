@@ -74,8 +74,13 @@ describe('the runtime on every transport (RabbitMQ)', () => {
           const reason = scheme === 'wss' ? /the broker closed the WebSocket \(1000: STOMP died\)/ : /access to queue 'actions\.999\.incident_ops' in vhost '\/' refused for user 'cafkit-processor'/;
           await assert.rejects(foreign.ready, reason);
           await foreign.unsubscribe();
-          // RabbitMQ ends the connection after a refusal (STOMP: right after the ERROR; web-stomp: at once; AMQP: the session, so cafkit reconnects): the link comes back by itself.
-          await eventually(() => (states.includes('disconnected') && link.state === 'connected') || undefined, 'the link to reconnect after the refusal');
+          if (scheme === 'amqps') {
+            // RabbitMQ ends only the refused link's session: each subscription has its own, so the connection stays.
+            assert.deepEqual(states, []);
+          } else {
+            // Over STOMP RabbitMQ ends the connection (right after the ERROR; web-stomp at once): the link comes back by itself.
+            await eventually(() => (states.includes('disconnected') && link.state === 'connected') || undefined, 'the link to reconnect after the refusal');
+          }
           const own = { kind: 'queue' as const, name: `actions.201.perm-${scheme}` };
           const got: string[] = [];
           const sub = link.subscribe(own, { prefetch: 1, confirm: true }, (m) => {
@@ -86,6 +91,19 @@ describe('the runtime on every transport (RabbitMQ)', () => {
           await link.send(own, 'still served');
           await eventually(() => (got.length ? got : undefined), 'the message on our own queue');
           assert.deepEqual(got, ['still served']);
+        } finally {
+          await link.close();
+        }
+      });
+
+      test("a send to a queue of another organisation is refused with the broker's reason; sends to our own still go", async () => {
+        const link = transportFor({ url: rabbit.urls[scheme], login: rabbit.processor.user, passcode: rabbit.processor.password, vhost: '/', tls: { ca: readFileSync(rabbit.ca, 'utf8') }, reconnect: { initialMs: 100, maxMs: 500 } });
+        try {
+          await link.connect(AbortSignal.timeout(30_000));
+          const reason = scheme === 'wss' ? /the broker closed the WebSocket \(1000: STOMP died\)/ : /access to queue 'acks\.999\.elsewhere' in vhost '\/' refused for user 'cafkit-processor'/;
+          await assert.rejects(link.send('/queue/acks.999.elsewhere', 'not ours'), reason);
+          await eventually(() => link.state === 'connected' || undefined, 'the link to be up');
+          await link.send(`/queue/acks.201.send-${scheme}`, 'ours');
         } finally {
           await link.close();
         }
