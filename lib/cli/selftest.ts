@@ -60,7 +60,10 @@ export async function selftest(options: { config?: string; timeoutMs?: number; d
         await subscription.ready;
         checks.push({ name: `subscribe ${destination.kind} ${name}`, ok: true, detail: 'allowed' });
       } catch (error) {
-        checks.push({ name: `subscribe ${destination.kind} ${name}`, ok: false, detail: (error as Error).message });
+        const message = (error as Error).message;
+        // web-stomp gives no reason for a refusal, only a closed WebSocket: say what it most likely means.
+        const hint = /STOMP died/.test(message) ? ' (RabbitMQ web-stomp closes the connection when it refuses a frame: check that this user may read the queue)' : '';
+        checks.push({ name: `subscribe ${destination.kind} ${name}`, ok: false, detail: message + hint });
       } finally {
         await subscription.unsubscribe();
       }
