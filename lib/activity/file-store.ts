@@ -71,6 +71,14 @@ export class FileActivityStore implements ActivityStore, ActivitySink {
   private lastSync = 0;
   private closed = false;
   private lock: Promise<unknown> = Promise.resolve();
+  /**
+   * Per chain, the `seq` up to which the file is known to be complete: the
+   * last line read by `tailRecord`, then what the start-up backfill copied
+   * (`markComplete`). A record at or below it is a repeat (the reporter's
+   * spill replaying what the backfill already wrote) and is skipped. Records
+   * appended in the normal way never move it, so nothing else is skipped.
+   */
+  private readonly complete = new Map<string, number>();
 
   private constructor(options: FileActivityStoreOptions) {
     this.name = options.name ?? 'file';
@@ -110,6 +118,10 @@ export class FileActivityStore implements ActivityStore, ActivitySink {
   /** Appends `record` as one line; resolves once it is fsynced. */
   append(record: ActivityRecord): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`activity file ${this.path} is closed`));
+    if (record.seq <= (this.complete.get(record.chain_id) ?? -1)) {
+      this.log.debug('activity record already in the file; skipped', { file: this.path, chain: record.chain_id, seq: record.seq });
+      return Promise.resolve();
+    }
     let data: Buffer;
     try {
       const json = canonicalRecordText(record);
@@ -121,6 +133,11 @@ export class FileActivityStore implements ActivityStore, ActivitySink {
       this.pending.push({ data, resolve, reject });
       this.writing ??= this.writeLoop();
     });
+  }
+
+  /** The file holds every record of `chainId` up to `seq` (see `complete`). */
+  markComplete(chainId: string, seq: number): void {
+    if (seq > (this.complete.get(chainId) ?? -1)) this.complete.set(chainId, seq);
   }
 
   /**
@@ -148,6 +165,37 @@ export class FileActivityStore implements ActivityStore, ActivitySink {
       if (record.chain_id === chainId && (!last || record.seq > last.seq)) last = record;
     }
     return last;
+  }
+
+  /**
+   * The last whole record written: the live file's last line, else the
+   * newest rotated file's. Reads from the end, so it costs the same for any
+   * file size.
+   */
+  async tailRecord(): Promise<ActivityRecord | undefined> {
+    const candidates = [this.path, ...(await this.rotatedFiles()).reverse().map((r) => r.file)];
+    for (const file of candidates) {
+      let handle: FileHandle;
+      try {
+        handle = await open(file, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      try {
+        const end = await wholeLinesEnd(handle, (await handle.stat()).size);
+        if (end === 0) continue;
+        const start = await lastLineStart(handle, end);
+        const line = Buffer.alloc(end - 1 - start);
+        await handle.read(line, 0, line.length, start);
+        const record = parseRecordLine(line.toString('utf8'), `${file} (last line)`);
+        this.markComplete(record.chain_id, record.seq);
+        return record;
+      } finally {
+        await handle.close();
+      }
+    }
+    return undefined;
   }
 
   /** Waits for pending appends, then closes the file. */
@@ -357,15 +405,26 @@ export function parseRecordLine(line: string, where = 'line'): ActivityRecord {
 
 /** The size of `handle`'s content up to and including its last newline. */
 async function wholeLinesEnd(handle: FileHandle, size: number): Promise<number> {
-  const window = Buffer.alloc(Math.min(size, 64 * 1024));
-  for (let end = size; end > 0;) {
+  return (await lastNewlineBefore(handle, size)) + 1;
+}
+
+/** Where the line that ends at `end` (just after its newline) starts. */
+async function lastLineStart(handle: FileHandle, end: number): Promise<number> {
+  // end - 1 is the line's own newline: the one before it ends the previous line.
+  return (await lastNewlineBefore(handle, end - 1)) + 1;
+}
+
+/** The offset of the last newline before `stop`, read backwards 64 KiB at a time; -1 if there is none. */
+async function lastNewlineBefore(handle: FileHandle, stop: number): Promise<number> {
+  const window = Buffer.alloc(Math.min(stop, 64 * 1024));
+  for (let end = stop; end > 0;) {
     const length = Math.min(window.length, end);
     await handle.read(window, 0, length, end - length);
     const newline = window.subarray(0, length).lastIndexOf(0x0a);
-    if (newline !== -1) return end - length + newline + 1;
+    if (newline !== -1) return end - length + newline;
     end -= length;
   }
-  return 0;
+  return -1;
 }
 
 /** Makes renames in `folder` survive a crash (Linux and macOS; a no-op where folders cannot be fsynced). */

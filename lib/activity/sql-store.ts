@@ -121,6 +121,17 @@ export class SqlActivityStore implements ActivityStore, ActivitySink {
     }
   }
 
+  /** The records of `chainId` after `seq`, in order, a page at a time. */
+  async *recordsAfter(chainId: string, seq: number): AsyncIterable<ActivityRecord> {
+    for (let after = seq; ;) {
+      const rows = await this.connection.all<Row>(`SELECT id, chain_id, seq, record FROM activities WHERE chain_id = ? AND seq > ? ORDER BY seq LIMIT ${PAGE}`, [chainId, after]);
+      for (const row of rows) yield parseRow(row);
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE) return;
+      after = Number(last.seq);
+    }
+  }
+
   /** The record with the highest `seq` of `chainId`, to resume signing after a restart. */
   async lastRecord(chainId: string): Promise<ActivityRecord | undefined> {
     const rows = await this.connection.all<Row>('SELECT id, chain_id, seq, record FROM activities WHERE chain_id = ? ORDER BY seq DESC LIMIT 1', [chainId]);

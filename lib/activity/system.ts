@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { silentLog, type Log } from '../log/log.js';
 import type { CompletedReplies } from '../runtime/completed-replies.js';
+import { backfillFromReplyStore } from './backfill.js';
 import { FileActivityStore } from './file-store.js';
 import { lockInstance, type InstanceLock } from './instance-lock.js';
 import { defaultKeyringDir, openKeyring } from './keyring.js';
@@ -92,11 +93,19 @@ export async function createActivitySystem(
     instance?.release();
     throw error;
   }
+  const sql = stores.find((s): s is SqlActivityStore => s instanceof SqlActivityStore);
+  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection, { records: sql }) : undefined;
+  // Before the reporter exists, so its spill replay comes after (the file skips what it already has).
+  if (completed && sql) {
+    try {
+      await backfillFromReplyStore(sql, stores, log);
+    } catch (error) {
+      log.error('could not backfill the activity files from the reply store; continuing without', { error: (error as Error).message });
+    }
+  }
   const spillDir = path.resolve(a.spill_dir ?? path.join(home, 'spill'));
   mkdirSync(spillDir, { recursive: true });
   const reporter = new Reporter([...stores, ...extraSinks], { queueSize: a.queue_size, overflow: a.overflow, spillDir, log });
-  const sql = stores.find((s): s is SqlActivityStore => s instanceof SqlActivityStore);
-  const completed = a.durable_replies && sql ? new SqlCompletedReplies(sql.connection, { records: sql }) : undefined;
   const signer = new ChainSigner(keyring, { chainId: `${os.hostname()}-${randomUUID()}` });
   const recorder = new ActivityRecorder({
     orgId: config.org_id,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventually, startPlatform, spawnProcessor, type Platform, type ProcessorProcess } from '../support/stack.js';
 import { openActivityStore } from '../../lib/activity/sql-store.js';
+import { FileActivityStore } from '../../lib/activity/file-store.js';
 import type { ActivityRecord } from '../../lib/activity/record.js';
 import type { Invocation } from '../../lib/emulator/index.js';
 import { runCafkit } from '../support/cli.js';
@@ -84,6 +85,13 @@ describe(`kill -9 of the processor mid-load, then a restart on the same CAFKIT_H
       assert.equal(mine[0]!.status, 'succeeded');
     }
     assert.equal(new Set(records.map((r) => r.chain_id)).size, 2, 'one chain per process');
+    // The JSON Lines file is fed from memory, so the kill cut its tail; the restart copied it back from SQLite.
+    const file = await FileActivityStore.open({ path: path.join(home, 'activities.jsonl') });
+    const inFile: string[] = [];
+    for await (const record of file.read()) inFile.push(`${record.chain_id}/${record.seq}/${record.id}`);
+    assert.deepEqual(inFile.sort(), records.map((r) => `${r.chain_id}/${r.seq}/${r.id}`).sort(), 'the file has every record SQLite has, once each');
+    const fileVerified = await runCafkit(['verify', `file:${path.join(home, 'activities.jsonl')}`, '--keys', path.join(home, 'keys')]);
+    assert.equal(fileVerified.code, 0, fileVerified.out);
     const verified = await runCafkit(['verify', `sqlite:${db}`, '--keys', path.join(home, 'keys')]);
     assert.equal(verified.code, 0, verified.out);
     // The second process logged the re-runs it made (when the kill hit an action mid-run).
