@@ -68,7 +68,7 @@ export class Execution {
     this.startedAt = new Date().toISOString();
     this.status = 'running';
     for (const name of declared) this.steps.push({ name, status: 'pending' });
-    this.event('started', { about: this.summary() });
+    this.event('started', { about: this.summary(), ...(declared.length ? { steps: this.steps.map((s) => ({ ...s })) } : {}) });
   }
 
   /** A step began. */

@@ -105,6 +105,8 @@ export const ActivityEventSchema = z.strictObject({
   reply: ReplyRecordSchema.optional(),
   /** What the execution is about, on the `received` event (destination only) and the `started` event (action and processor too). */
   about: ExecutionSummarySchema.optional(),
+  /** The steps the route declares, all pending, on the `started` event (so a running execution shows what is still to come). */
+  steps: z.array(StepRecordSchema).optional(),
   /** The signed record, on the final event (completed, failed, timed_out, dead_lettered). */
   record: ActivityRecordSchema.optional(),
 });

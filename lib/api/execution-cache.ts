@@ -146,6 +146,8 @@ export class ExecutionCache implements ActivitySink {
       case 'started':
         state.status = 'running';
         state.started_at = event.at;
+        // Declared steps, pending until they run (events may come in any order: a step already seen is kept).
+        for (const step of event.steps ?? []) if (!state.steps.some((s) => s.name === step.name)) state.steps.push({ ...step });
         break;
       case 'step_started':
       case 'step_ended':

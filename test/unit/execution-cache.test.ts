@@ -40,13 +40,14 @@ test('follows an execution from its events: running with its steps and replies, 
   const { cache, recorder, dispose } = setup();
   try {
     const execution = begin(recorder, 1);
+    assert.deepEqual(cache.get(execution.executionId)!.steps.map((s) => [s.name, s.status]), [['validate', 'pending'], ['write', 'pending']], 'declared steps show as pending from the start');
     const step = execution.stepStarted('validate');
     let state = cache.get(execution.executionId)!;
     assert.equal(state.status, 'running');
     assert.equal(state.destination, 'incident_ops');
     assert.equal(state.action_name, 'Add Note');
     assert.deepEqual(state.object_ids, { incident: 2001 });
-    assert.deepEqual(state.steps.map((s) => [s.name, s.status]), [['validate', 'running']], 'steps appear as they run');
+    assert.deepEqual(state.steps.map((s) => [s.name, s.status]), [['validate', 'running'], ['write', 'pending']], 'a step runs, the next is still pending');
     execution.stepEnded(step, { output: { ok: true } });
     execution.replied({ message_type: 0, message: 'done', complete: true });
     recorder.close(execution, 'succeeded', null);
