@@ -127,12 +127,7 @@ export class StompTransport implements Transport {
   private lastError: Error | undefined;
   private waitAbort = new AbortController();
   private readonly conn = new ConnectionState();
-  /**
-   * False on ActiveMQ (from the CONNECTED frame's `server` header), where
-   * every STOMP NACK is a poison ack: the message goes to the dead-letter
-   * queue at once, whatever the `requeue` header says.
-   */
-  nackRequeues = true;
+  private requeueByNack = true;
   /** The ERROR frame that ended connection `generation`, if one did. */
   private closingError: { generation: number; message: string } | undefined;
 
@@ -163,6 +158,15 @@ export class StompTransport implements Transport {
       onWebSocketError: () => {},
       debug: () => {},
     });
+  }
+
+  /**
+   * False on ActiveMQ (from the CONNECTED frame's `server` header), where
+   * every STOMP NACK is a poison ack: the message goes to the dead-letter
+   * queue at once, whatever the `requeue` header says.
+   */
+  get nackRequeues(): boolean {
+    return this.requeueByNack;
   }
 
   get state(): TransportState {
@@ -320,7 +324,7 @@ export class StompTransport implements Transport {
   }
 
   private connected(server: string | undefined): void {
-    this.nackRequeues = !/^ActiveMQ\b/i.test(server ?? '');
+    this.requeueByNack = !/^ActiveMQ\b/i.test(server ?? '');
     this.generation++;
     this.confirmedTargets = new Set();
     this.attempt = 0;
@@ -395,9 +399,9 @@ export class StompTransport implements Transport {
       this.log.error('broker refused a subscription', { error: error.message });
       return;
     }
-    // An ERROR without a receipt-id ends the connection (RabbitMQ refusing a
-    // SUBSCRIBE, for one): it is the reason every confirmation still pending
-    // on this connection will not come.
+    // Any other ERROR without a receipt-id ends the connection (the server
+    // closes after an ERROR): it is the reason every confirmation still
+    // pending on this connection will not come.
     this.closingError = { generation: this.generation, message: error.message };
     this.log.error('broker sent an ERROR frame', { error: error.message });
   }
