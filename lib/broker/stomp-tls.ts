@@ -81,6 +81,10 @@ interface SubscriptionRecord {
   onMessage: (message: InboundMessage) => void;
   active?: StompSubscription;
   closed: boolean;
+  /** Refusals in a row; a refused subscription is held back (not renewed) until `heldUntil`. */
+  refusals: number;
+  heldUntil?: number;
+  retry?: NodeJS.Timeout;
   /** Set while a confirmed subscription waits for its first RECEIPT. */
   confirm?: { resolve: () => void; reject: (error: Error) => void };
 }
@@ -190,7 +194,7 @@ export class StompTransport implements Transport {
   }
 
   subscribe(destination: Destination, options: SubscribeOptions, onMessage: (message: InboundMessage) => void): Subscription {
-    const record: SubscriptionRecord = { id: `sub-${++this.nextId}`, destination, options, onMessage, closed: false };
+    const record: SubscriptionRecord = { id: `sub-${++this.nextId}`, destination, options, onMessage, closed: false, refusals: 0 };
     const ready = options.confirm
       ? new Promise<void>((resolve, reject) => (record.confirm = { resolve, reject }))
       : Promise.resolve();
@@ -201,6 +205,7 @@ export class StompTransport implements Transport {
       ready,
       unsubscribe: async () => {
         record.closed = true;
+        clearTimeout(record.retry);
         this.subscriptions.delete(record.id);
         if (record.active && this.client.connected) record.active.unsubscribe();
         record.active = undefined;
@@ -244,7 +249,10 @@ export class StompTransport implements Transport {
 
   async close(): Promise<void> {
     this.waitAbort.abort();
-    for (const record of this.subscriptions.values()) record.closed = true;
+    for (const record of this.subscriptions.values()) {
+      record.closed = true;
+      clearTimeout(record.retry);
+    }
     this.subscriptions.clear();
     this.failReceipts(() => true, new NotConnectedError('wait for a receipt (transport closed)'));
     await this.client.deactivate();
@@ -334,6 +342,15 @@ export class StompTransport implements Transport {
   }
 
   private activate(record: SubscriptionRecord): void {
+    clearTimeout(record.retry);
+    const wait = (record.heldUntil ?? 0) - Date.now();
+    if (wait > 0) {
+      // Refused a moment ago: renewing it with the others would get the connection closed again at once (RabbitMQ).
+      record.retry = setTimeout(() => {
+        if (!record.closed && this.client.connected && !record.active) this.activate(record);
+      }, wait);
+      return;
+    }
     const generation = this.generation;
     const headers: Record<string, string> = {
       id: record.id,
@@ -366,6 +383,7 @@ export class StompTransport implements Transport {
       stompDestination(record.destination),
       (frame) => {
         if (record.closed) return;
+        record.refusals = 0;
         record.onMessage(this.inbound(record.destination, frame, generation));
       },
       headers,
@@ -393,12 +411,18 @@ export class StompTransport implements Transport {
     // RabbitMQ refuses a SUBSCRIBE with an ERROR that has no receipt-id but
     // names the queue, then still sends the RECEIPT: the named subscription
     // is the refused one.
-    const refused = [...this.receipts].filter(([, p]) => p.subscription !== undefined && error.message.includes(`'${p.subscription}'`));
+    const names = (name: string) => error.message.includes(`'${name}'`);
+    const refused = [...this.receipts].filter(([, p]) => p.subscription !== undefined && names(p.subscription));
     for (const [id] of refused) this.settleReceipt(id, error);
-    if (refused.length) {
-      this.log.error('broker refused a subscription', { error: error.message });
-      return;
+    // Held back before it is renewed: RabbitMQ closes the connection after the refusal, and would again at every reconnect.
+    const records = [...this.subscriptions.values()].filter((r) => r.active && names(r.destination.name));
+    for (const record of records) {
+      record.active = undefined;
+      const holdMs = backoffDelay(++record.refusals + 2, this.options.reconnect);
+      record.heldUntil = Date.now() + holdMs;
+      this.log.error('broker refused a subscription; asking again later', { destination: record.destination.name, error: error.message, retryInMs: holdMs });
     }
+    if (refused.length || records.length) return;
     // Any other ERROR without a receipt-id ends the connection (the server
     // closes after an ERROR): it is the reason every confirmation still
     // pending on this connection will not come.

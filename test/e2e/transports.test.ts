@@ -96,6 +96,32 @@ describe('the runtime on every transport (RabbitMQ)', () => {
         }
       });
 
+      test('a refused subscription (no one waiting on it) is held back, so the others are not cut off at every reconnect', { skip: scheme === 'wss' ? 'web-stomp closes the WebSocket without naming the refused queue' : false }, async () => {
+        // A long hold against a short reconnect: without the hold the refused queue is renewed at the reconnect, and RabbitMQ STOMP drops the connection again.
+        const link = transportFor({ url: rabbit.urls[scheme], login: rabbit.processor.user, passcode: rabbit.processor.password, vhost: '/', tls: { ca: readFileSync(rabbit.ca, 'utf8') }, reconnect: { initialMs: 500, maxMs: 10_000 } });
+        try {
+          const states: string[] = [];
+          link.onState((state) => states.push(state));
+          await link.connect(AbortSignal.timeout(30_000));
+          const own = { kind: 'queue' as const, name: `actions.201.held-${scheme}` };
+          const got: string[] = [];
+          link.subscribe({ kind: 'queue', name: 'actions.999.held' }, { prefetch: 1 }, () => {});
+          // Like the runtime's: no confirmation asked (a message sent before the subscription is renewed waits in the queue).
+          link.subscribe(own, { prefetch: 5 }, (m) => {
+            got.push(m.body);
+            void m.ack();
+          });
+          if (scheme === 'stompSsl') await eventually(() => (states.includes('disconnected') && link.state === 'connected') || undefined, 'the reconnect after the refusal');
+          for (const n of [1, 2, 3]) {
+            await link.send(own, `m${n}`);
+            await eventually(() => got.includes(`m${n}`) || undefined, `message m${n}`);
+          }
+          assert.equal(states.filter((s) => s === 'disconnected').length, scheme === 'stompSsl' ? 1 : 0, `states: ${states.join(',')}`);
+        } finally {
+          await link.close();
+        }
+      });
+
       test("a send to a queue of another organisation is refused with the broker's reason; sends to our own still go", async () => {
         const link = transportFor({ url: rabbit.urls[scheme], login: rabbit.processor.user, passcode: rabbit.processor.password, vhost: '/', tls: { ca: readFileSync(rabbit.ca, 'utf8') }, reconnect: { initialMs: 100, maxMs: 500 } });
         try {
