@@ -318,7 +318,11 @@ describe('syslog alert channel against rsyslog', () => {
         await rsyslog.start();
         const got = await received(tag, 1 + down.length);
         assertOnceInOrder(got, [first, ...down]);
-        const stats = reporter.stats()['syslog']!;
+        // rsyslog can have the lines before the sink's write callback has run: wait for the reporter's count.
+        const stats = await eventually(() => {
+          const now = reporter.stats()['syslog']!;
+          return now.delivered === 1 + down.length ? now : undefined;
+        }, 'the reporter to count every delivery', WAIT_MS).catch(() => reporter.stats()['syslog']!);
         assert.equal(stats.delivered, 1 + down.length);
         assert.equal(stats.queued, 0);
       });
@@ -338,7 +342,10 @@ describe('syslog alert channel against rsyslog', () => {
         for (const event of later) reporter.report(event);
         const got = await received(tag, 1 + later.length);
         assertOnceInOrder(got, [first, ...later]);
-        const stats = reporter.stats()['syslog']!;
+        const stats = await eventually(() => {
+          const now = reporter.stats()['syslog']!;
+          return now.delivered === 1 + later.length ? now : undefined;
+        }, 'the reporter to count every delivery', WAIT_MS).catch(() => reporter.stats()['syslog']!);
         assert.equal(stats.delivered, 1 + later.length);
         assert.equal(stats.failed_attempts, 0, 'the connection the server closed was dropped, not written into');
       });
