@@ -2,18 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { IStompSocket } from '@stomp/stompjs';
 import { StompSocketState } from '@stomp/stompjs';
+import { tlsClientOptions, type TlsMaterial } from '../net/tls-client.js';
 
-/** TLS material for a broker or REST connection. PEM contents, not paths. */
-export interface TlsMaterial {
-  ca?: string | Buffer;
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  passphrase?: string;
-  /** Host name to verify the certificate against, when it differs from the host dialled. */
-  servername?: string;
-  /** Skips verification. Development only; the caller logs it loudly. */
-  insecure?: boolean;
-}
 
 /** Where and how to open the socket. */
 export interface SocketTarget {
@@ -47,18 +37,7 @@ export class SocketAdapter implements IStompSocket {
   constructor(target: SocketTarget) {
     this.url = `${target.secure ? 'stomp+ssl' : 'stomp'}://${target.host}:${target.port}`;
     if (target.secure) {
-      const material = target.tls ?? {};
-      this.socket = tls.connect({
-        host: target.host,
-        port: target.port,
-        ca: material.ca,
-        cert: material.cert,
-        key: material.key,
-        passphrase: material.passphrase,
-        servername: material.servername ?? (net.isIP(target.host) ? undefined : target.host),
-        rejectUnauthorized: !material.insecure,
-        minVersion: 'TLSv1.2',
-      });
+      this.socket = tls.connect({ host: target.host, port: target.port, ...tlsClientOptions(target.tls ?? {}, target.host) });
       this.socket.once('secureConnect', () => this.opened());
     } else {
       this.socket = net.connect({ host: target.host, port: target.port });

@@ -3,7 +3,7 @@ import http from 'node:http';
 import fetch, { type Response } from 'node-fetch';
 import pRetry, { AbortError } from 'p-retry';
 import { ConflictError, RestError, RestUnreachableError } from './errors.js';
-import type { TlsMaterial } from '../broker/tls-socket.js';
+import type { TlsMaterial } from '../net/tls-client.js';
 import { silentLog, type Log } from '../log/log.js';
 
 /** How to reach and log in to the platform's REST API. */

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { ChannelTls } from '../config/alerting.js';
 import type { Log } from '../log/log.js';
 import type { ActivityEvent, ActivityRecord, ActivityStatus } from '../activity/record.js';
 import { canonicalRecordText } from '../activity/signer.js';
+import { tlsClientOptions } from '../net/tls-client.js';
 
 /**
  * What most alert channels want: final events (those carrying the signed
@@ -38,15 +38,8 @@ export function activityText(record: ActivityRecord, base64: boolean): string {
  */
 export function tlsConnectOptions(channel: string, tls: ChannelTls, host: string, log: Log): ConnectionOptions {
   if (tls.insecure) log.warn(`INSECURE: ${channel} certificate verification is OFF; anyone on the path can read what is sent`, { channel, host });
-  return {
-    ca: readTlsFile(channel, 'ca', tls.ca),
-    cert: readTlsFile(channel, 'cert', tls.cert),
-    key: readTlsFile(channel, 'key', tls.key),
-    passphrase: tls.passphrase,
-    servername: tls.servername ?? (net.isIP(host) ? undefined : host),
-    rejectUnauthorized: !tls.insecure,
-    minVersion: 'TLSv1.2',
-  };
+  const material = { ca: readTlsFile(channel, 'ca', tls.ca), cert: readTlsFile(channel, 'cert', tls.cert), key: readTlsFile(channel, 'key', tls.key), passphrase: tls.passphrase, servername: tls.servername, insecure: tls.insecure };
+  return tlsClientOptions(material, host);
 }
 
 function readTlsFile(channel: string, key: string, file: string | undefined): string | undefined {
