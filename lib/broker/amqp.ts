@@ -1,10 +1,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message, type Receiver, type Sender, type Session } from 'rhea';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
-import type { TlsMaterial } from './tls-socket.js';
+import { backoffDelay } from './backoff.js';
+import { tlsClientOptions } from '../net/tls-client.js';
 import {
   NotConnectedError,
+  errorNamesDestination,
   parseDestination,
   type Destination,
   type InboundMessage,
@@ -14,6 +15,7 @@ import {
   type Subscription,
   type Transport,
   type TransportState,
+  type TransportOptions,
 } from './transport.js';
 import { silentLog, type Log } from '../log/log.js';
 import { ConnectionState } from './connection-state.js';
@@ -21,26 +23,10 @@ import { ConnectionState } from './connection-state.js';
 /** How a broker names queues and topics in AMQP 1.0 addresses. */
 export type AmqpAddressStyle = 'rabbitmq';
 
-/** Options for {@link AmqpTransport}; the same shape as the STOMP transport's. */
-export interface AmqpTransportOptions {
-  /** `amqps://host:port` (TLS, verified) or `amqp://host:port` (plain, for debugging). */
-  url: string;
-  /** SASL PLAIN user; without it the connection is anonymous. */
-  login?: string;
-  passcode?: string;
-  /** Virtual host (RabbitMQ: sent as `vhost:<name>` in the open frame). Default: the broker's default. */
-  vhost?: string;
-  tls?: TlsMaterial;
-  /** `incoming` is our idle time-out (the peer must send at least every half of it); `outgoing` is set by the peer's own. Default 10 s. */
-  heartbeat?: { outgoing: number; incoming: number };
-  reconnect?: BackoffOptions;
-  /** Give up on one connection attempt (TCP, TLS, SASL, open) after this long (ms). Default 15 s. */
-  connectTimeoutMs?: number;
-  /** How long a confirmed send waits for the broker's disposition (ms). Default 30 s. */
-  receiptTimeoutMs?: number;
+/** Options for {@link AmqpTransport}: those of every transport, and the broker's address style. */
+export interface AmqpTransportOptions extends TransportOptions {
   /** Address dialect of the broker. Default `rabbitmq`. */
   addressStyle?: AmqpAddressStyle;
-  log?: Log;
 }
 
 /** A parsed `amqp://` or `amqps://` URL. */
@@ -275,20 +261,7 @@ export class AmqpTransport implements Transport {
     // calls once chain, expiry and host name are verified.
     const openSocket = (_port: number, _host: string, _options: unknown, onOpen: () => void): net.Socket => {
       const socket = secure
-        ? tls.connect(
-            {
-              host,
-              port,
-              ca: material.ca,
-              cert: material.cert,
-              key: material.key,
-              passphrase: material.passphrase,
-              servername: material.servername ?? (net.isIP(host) ? undefined : host),
-              rejectUnauthorized: !material.insecure,
-              minVersion: 'TLSv1.2',
-            },
-            onOpen,
-          )
+        ? tls.connect({ host, port, ...tlsClientOptions(material, host) }, onOpen)
         : net.connect({ host, port }, onOpen);
       socket.setNoDelay(true);
       socket.on('error', (error) => (attempt.error ??= error));
@@ -424,13 +397,16 @@ export class AmqpTransport implements Transport {
       if (record.receiver !== receiver) continue;
       const error = asError(receiver.error ?? 'receiver link closed by the broker');
       record.receiver = undefined;
-      if (record.confirm) {
-        record.confirm.reject(new Error(`broker refused the subscription to ${amqpAddress(record.destination, this.options.addressStyle)}: ${error.message}`));
-        record.confirm = undefined;
-      } else {
-        this.log.error('broker closed a subscription', { destination: record.destination.name, error: error.message });
-      }
+      if (!this.refuseConfirm(record, error)) this.log.error('broker closed a subscription', { destination: record.destination.name, error: error.message });
     }
+  }
+
+  /** Rejects the subscription's pending `ready` with the broker's reason; false when nobody was waiting on it. */
+  private refuseConfirm(record: SubscriptionRecord, error: Error): boolean {
+    if (!record.confirm) return false;
+    record.confirm.reject(new Error(`broker refused the subscription to ${amqpAddress(record.destination, this.options.addressStyle)}: ${error.message}`));
+    record.confirm = undefined;
+    return true;
   }
 
   /**
@@ -448,17 +424,13 @@ export class AmqpTransport implements Transport {
     const error = asError(session?.error ?? 'session ended by the broker');
     const record = [...this.subscriptions].find((r) => r.session === session);
     if (record) {
-      const address = amqpAddress(record.destination, this.options.addressStyle);
       record.receiver = undefined;
       record.session = undefined;
-      if (record.confirm) {
-        record.confirm.reject(new Error(`broker refused the subscription to ${address}: ${error.message}`));
-        record.confirm = undefined;
-      } else if (/unauthorized|not-found|not-allowed/.test(String((session?.error as { condition?: unknown } | undefined)?.condition))) {
-        this.log.error('broker refused a subscription; trying again after a pause', { destination: record.destination.name, error: error.message });
-      } else {
+      if (!this.refuseConfirm(record, error)) {
+        const meta = { destination: record.destination.name, error: error.message };
+        if (/unauthorized|not-found|not-allowed/.test(String((session?.error as { condition?: unknown } | undefined)?.condition))) this.log.error('broker refused a subscription; trying again after a pause', meta);
         // RabbitMQ ends every session ("internal-error: shutdown") before it closes the connection on the way down.
-        this.log.warn("broker ended a subscription's session; attaching again after a pause", { destination: record.destination.name, error: error.message });
+        else this.log.warn("broker ended a subscription's session; attaching again after a pause", meta);
       }
       if (record.closed || attempt.generation === undefined || !this.isLive(attempt.generation)) return;
       const delayMs = backoffDelay(++record.refusals, this.options.reconnect);
@@ -470,10 +442,9 @@ export class AmqpTransport implements Transport {
     if (session && session === attempt.senderSession) {
       attempt.senderSession = undefined;
       attempt.senders.clear();
-      const named = (target: string) => error.message.includes(`'${target.replace(/^\/(queue|topic)\//, '')}'`);
       for (const [delivery, pending] of this.pending) {
         if (delivery.link?.session !== session) continue;
-        if (named(pending.target)) this.settleSend(delivery, error);
+        if (errorNamesDestination(error.message, pending.target)) this.settleSend(delivery, error);
         else {
           this.pending.delete(delivery);
           clearTimeout(pending.timer);

@@ -1,9 +1,11 @@
 import { Client, type IFrame, type IMessage, type IStompSocket, type StompSubscription } from '@stomp/stompjs';
 import WebSocket from 'ws';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { SocketAdapter, type TlsMaterial } from './tls-socket.js';
+import { backoffDelay } from './backoff.js';
+import { SocketAdapter } from './tls-socket.js';
+import { tlsClientOptions } from '../net/tls-client.js';
 import {
   NotConnectedError,
+  errorNamesDestination,
   parseDestination,
   stompDestination,
   type Destination,
@@ -14,32 +16,13 @@ import {
   type Subscription,
   type Transport,
   type TransportState,
+  type TransportOptions,
 } from './transport.js';
 import { silentLog, type Log } from '../log/log.js';
 import { ConnectionState } from './connection-state.js';
 
-/** Options for {@link StompTransport}. */
-export interface StompTransportOptions {
-  /**
-   * `stomp+ssl://host:port` (TLS, verified), `wss://host:port/path` (STOMP
-   * over a TLS WebSocket, verified), or `stomp://` / `ws://` (plain, for
-   * debugging).
-   */
-  url: string;
-  login?: string;
-  passcode?: string;
-  /** STOMP `host` header (virtual host). Defaults to the URL's host. */
-  vhost?: string;
-  tls?: TlsMaterial;
-  /** Heart-beat intervals in ms (0 disables one side). Default 10 s both ways. */
-  heartbeat?: { outgoing: number; incoming: number };
-  reconnect?: BackoffOptions;
-  /** Give up on one connection attempt after this long (ms). Default 15 s. */
-  connectTimeoutMs?: number;
-  /** How long a confirmed send waits for its RECEIPT (ms). Default 30 s. */
-  receiptTimeoutMs?: number;
-  log?: Log;
-}
+/** Options for {@link StompTransport}: those of every transport. */
+export type StompTransportOptions = TransportOptions;
 
 /** A parsed broker URL. */
 export interface BrokerAddress {
@@ -91,8 +74,8 @@ interface SubscriptionRecord {
 
 interface PendingReceipt {
   generation: number;
-  /** The destination name, for a SUBSCRIBE's receipt. */
-  subscription?: string;
+  /** The subscription's id, for a SUBSCRIBE's receipt. */
+  subscriptionId?: string;
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -288,19 +271,8 @@ export class StompTransport implements Transport {
    * surfaces as `error` then `close`, and stompjs never writes CONNECT.
    */
   private openWebSocket(url: string): IStompSocket {
-    const material = this.options.tls ?? {};
     const socket = new WebSocket(url, ['v12.stomp'], {
-      ...(this.address.secure
-        ? {
-            ca: material.ca,
-            cert: material.cert,
-            key: material.key,
-            passphrase: material.passphrase,
-            ...(material.servername !== undefined ? { servername: material.servername } : {}),
-            rejectUnauthorized: !material.insecure,
-            minVersion: 'TLSv1.2' as const,
-          }
-        : {}),
+      ...(this.address.secure ? tlsClientOptions(this.options.tls ?? {}, this.address.host) : {}),
       handshakeTimeout: this.options.connectTimeoutMs ?? 15_000,
       perMessageDeflate: false,
     });
@@ -366,7 +338,7 @@ export class StompTransport implements Transport {
       const timer = setTimeout(() => this.settleReceipt(receipt, new Error('broker did not confirm the subscription')), this.options.receiptTimeoutMs ?? 30_000);
       this.receipts.set(receipt, {
         generation,
-        subscription: record.destination.name,
+        subscriptionId: record.id,
         timer,
         resolve: () => {
           record.confirm = undefined;
@@ -411,18 +383,18 @@ export class StompTransport implements Transport {
     // RabbitMQ refuses a SUBSCRIBE with an ERROR that has no receipt-id but
     // names the queue, then still sends the RECEIPT: the named subscription
     // is the refused one.
-    const names = (name: string) => error.message.includes(`'${name}'`);
-    const refused = [...this.receipts].filter(([, p]) => p.subscription !== undefined && names(p.subscription));
-    for (const [id] of refused) this.settleReceipt(id, error);
-    // Held back before it is renewed: RabbitMQ closes the connection after the refusal, and would again at every reconnect.
-    const records = [...this.subscriptions.values()].filter((r) => r.active && names(r.destination.name));
-    for (const record of records) {
-      record.active = undefined;
-      const holdMs = backoffDelay(++record.refusals + 2, this.options.reconnect);
-      record.heldUntil = Date.now() + holdMs;
-      this.log.error('broker refused a subscription; asking again later', { destination: record.destination.name, error: error.message, retryInMs: holdMs });
+    const refused = [...this.subscriptions.values()].filter((r) => r.active && errorNamesDestination(error.message, r.destination));
+    if (refused.length) {
+      for (const [id, pending] of this.receipts) if (refused.some((r) => r.id === pending.subscriptionId)) this.settleReceipt(id, error);
+      // Held back before it is renewed: RabbitMQ closes the connection after the refusal, and would again at every reconnect.
+      for (const record of refused) {
+        record.active = undefined;
+        const holdMs = backoffDelay(++record.refusals + 2, this.options.reconnect);
+        record.heldUntil = Date.now() + holdMs;
+        this.log.error('broker refused a subscription; asking again later', { destination: record.destination.name, error: error.message, retryInMs: holdMs });
+      }
+      return;
     }
-    if (refused.length || records.length) return;
     // Any other ERROR without a receipt-id ends the connection (the server
     // closes after an ERROR): it is the reason every confirmation still
     // pending on this connection will not come.

@@ -1,5 +1,5 @@
 import { AmqpTransport, type AmqpTransportOptions } from './amqp.js';
-import { StompTransport, type StompTransportOptions } from './stomp-tls.js';
+import { StompTransport } from './stomp-tls.js';
 import type { Transport } from './transport.js';
 
 /** The broker URL schemes cafkit speaks, and the transport each means. */
@@ -15,7 +15,7 @@ export const BROKER_SCHEMES = ['stomp+ssl', 'stomp+tls', 'stomp', 'wss', 'ws', '
  * @example
  * const transport = transportFor({ url: 'amqps://broker:5671', login, passcode, tls: { ca } });
  */
-export function transportFor(options: StompTransportOptions & Pick<AmqpTransportOptions, 'addressStyle'>): Transport {
+export function transportFor(options: AmqpTransportOptions): Transport {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(options.url)?.[1]?.toLowerCase();
   if (scheme === 'amqps' || scheme === 'amqp') return new AmqpTransport(options);
   if (scheme !== undefined && (BROKER_SCHEMES as readonly string[]).includes(scheme)) return new StompTransport(options);

@@ -2,6 +2,32 @@
  * The broker connection behind a small interface, so routing, replies and
  * acknowledgements above it do not depend on the wire protocol.
  */
+import type { Log } from '../log/log.js';
+import type { TlsMaterial } from '../net/tls-client.js';
+import type { BackoffOptions } from './backoff.js';
+
+/** What every transport is configured with; `transportFor` picks the transport by the URL's scheme. */
+export interface TransportOptions {
+  /**
+   * `stomp+ssl://host:port`, `wss://host:port/path` or `amqps://host:port`
+   * (TLS, verified), or `stomp://`, `ws://`, `amqp://` (plain, for debugging).
+   */
+  url: string;
+  /** The user (STOMP `login`, AMQP SASL PLAIN); without it an AMQP connection is anonymous. */
+  login?: string;
+  passcode?: string;
+  /** Virtual host: STOMP's `host` header (default: the URL's host), AMQP's `vhost:<name>` open hostname (default: the broker's). RabbitMQ wants `/`. */
+  vhost?: string;
+  tls?: TlsMaterial;
+  /** Heart-beat intervals in ms (STOMP: 0 disables one side; AMQP: `incoming` is our idle time-out, the peer sets the other). Default 10 s. */
+  heartbeat?: { outgoing: number; incoming: number };
+  reconnect?: BackoffOptions;
+  /** Give up on one connection attempt (TCP, TLS, login) after this long (ms). Default 15 s. */
+  connectTimeoutMs?: number;
+  /** How long a confirmed send waits for the broker's confirmation (STOMP RECEIPT, AMQP disposition), in ms. Default 30 s. */
+  receiptTimeoutMs?: number;
+  log?: Log;
+}
 
 /** A queue or topic by logical name (e.g. `actions.201.incident_ops`). */
 export interface Destination {
@@ -112,6 +138,16 @@ export function parseDestination(value: string | Destination): Destination {
   const match = /^(?:\/(queue|topic)\/|(queue|topic):\/\/)(.+)$/.exec(value);
   if (!match) return { kind: 'queue', name: value };
   return { kind: (match[1] ?? match[2]) as Destination['kind'], name: match[3]! };
+}
+
+/**
+ * True when a broker's error text names `destination` in quotes, as
+ * RabbitMQ's do ("access to queue 'actions.999.x' in vhost '/' refused"):
+ * how a refusal that carries no id is traced to the subscription or send
+ * it answers.
+ */
+export function errorNamesDestination(message: string, destination: string | Destination): boolean {
+  return message.includes(`'${parseDestination(destination).name}'`);
 }
 
 /** The STOMP form of a destination: `/queue/<name>` or `/topic/<name>`. */
