@@ -32,16 +32,19 @@ export function metricsRoute(deps: ObservedParts): MetricsRoute {
   const sinkStats = () => Object.entries(deps.activity?.reporter.stats() ?? {});
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  /** A counter that shows `read()` at each scrape: the runtime keeps the count, so nothing is counted twice. */
+  const mirror = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
 
-  new Counter({
-    name: 'cafkit_messages_received_total',
-    help: 'Action messages delivered by the broker (redeliveries and malformed ones included).',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(stats.received);
-    },
-  });
+  mirror('cafkit_messages_received_total', 'Action messages delivered by the broker (redeliveries and malformed ones included).', () => stats.received);
   new Counter({
     name: 'cafkit_messages_replied_total',
     help: 'Actions that ran to a final reply, by outcome (a timed-out handler counts as failed).',
@@ -53,33 +56,9 @@ export function metricsRoute(deps: ObservedParts): MetricsRoute {
       this.inc({ status: 'failed' }, stats.failed);
     },
   });
-  new Counter({
-    name: 'cafkit_messages_dead_lettered_total',
-    help: 'Messages copied to a dead-letter queue (malformed, or their reply refused).',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(stats.deadLettered);
-    },
-  });
-  new Counter({
-    name: 'cafkit_messages_redelivered_total',
-    help: 'Redeliveries answered with the stored reply of a completed run, or of the run still going, instead of running again.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(stats.replayed);
-    },
-  });
-  new Counter({
-    name: 'cafkit_broker_reconnects_total',
-    help: 'Times the broker connection came back after it was lost.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(runtime.reconnects);
-    },
-  });
+  mirror('cafkit_messages_dead_lettered_total', 'Messages copied to a dead-letter queue (malformed, or their reply refused).', () => stats.deadLettered);
+  mirror('cafkit_messages_redelivered_total', 'Redeliveries answered with the stored reply of a completed run, or of the run still going, instead of running again.', () => stats.replayed);
+  mirror('cafkit_broker_reconnects_total', 'Times the broker connection came back after it was lost.', () => runtime.reconnects);
   new Gauge({
     name: 'cafkit_sink_queued',
     help: 'Activity events waiting for the sink, in memory (the batch in delivery included) or in its spill file.',

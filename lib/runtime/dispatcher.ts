@@ -371,9 +371,7 @@ export class Dispatcher {
           this.deps.log.info('connection lost before the reply was confirmed', { correlationId: stored.correlationId });
           return;
         }
-        const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
-        this.deps.log.error(reason, { correlationId: stored.correlationId });
-        await this.deadLetterCopy(delivery, reason);
+        await this.deadLetterCopy(delivery, this.refused(stored, error));
       }
     } finally {
       release();
@@ -394,15 +392,20 @@ export class Dispatcher {
           return;
         }
         this.replies.settled(key);
-        const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
-        this.deps.log.error(reason, { correlationId: stored.correlationId });
-        return await this.deadLetterAndAck(delivery, reason);
+        return await this.deadLetterAndAck(delivery, this.refused(stored, error));
       }
       this.replies.settled(key);
       await this.ack(delivery, stored.correlationId);
     } finally {
       release();
     }
+  }
+
+  /** Logs a reply the broker refused; returns the reason, for the dead-letter copy. */
+  private refused(stored: StoredReply, error: unknown): string {
+    const reason = `reply to ${stored.replyTo} was refused: ${(error as Error).message}`;
+    this.deps.log.error(reason, { correlationId: stored.correlationId });
+    return reason;
   }
 
   private stillLive(delivery: InboundMessage, stored: StoredReply): boolean {
