@@ -1,16 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../../lib/config/load.js';
+import { CONFIG_ENV } from '../support/config-env.js';
 
-const env = {
-  CAFKIT_ORG_ID: '201',
-  CAFKIT_BROKER_URL: 'stomp+ssl://localhost:61612',
-  CAFKIT_BROKER_USER: 'svc',
-  CAFKIT_BROKER_PASSWORD: 'broker-secret',
-  CAFKIT_REST_URL: 'https://localhost:8443',
-  CAFKIT_API_KEY_ID: 'key',
-  CAFKIT_API_KEY_SECRET: 'key-secret',
-};
+const env = CONFIG_ENV;
 
 test('the operator API listens on loopback:8686 with a generated token unless told otherwise', () => {
   const { api } = loadConfig({ env });

@@ -4,17 +4,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../lib/config/load.js';
+import { CONFIG_ENV } from '../support/config-env.js';
 import { unknownRuleTargets } from '../../lib/activity/alert-selection.js';
 
-const env = {
-  CAFKIT_ORG_ID: '201',
-  CAFKIT_BROKER_URL: 'stomp+ssl://localhost:61612',
-  CAFKIT_BROKER_USER: 'svc',
-  CAFKIT_BROKER_PASSWORD: 'broker-secret',
-  CAFKIT_REST_URL: 'https://localhost:8443',
-  CAFKIT_API_KEY_ID: 'key',
-  CAFKIT_API_KEY_SECRET: 'key-secret',
-};
+const env = CONFIG_ENV;
 
 function file(text: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'cafkit-config-'));
